@@ -1,0 +1,344 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/flowlog/flowlog/flow"
+	"github.com/flowlog/flowlog/internal/aggregate"
+	"github.com/flowlog/flowlog/internal/capture/pcapfile"
+	"github.com/flowlog/flowlog/internal/decode"
+	"github.com/flowlog/flowlog/internal/inventory"
+	"github.com/flowlog/flowlog/internal/policy"
+)
+
+// Sink receives the records of each closed window. Write gets one window's
+// records, sorted; Advance says every record with End < watermark has been
+// written; Close flushes what is left.
+type Sink interface {
+	Write(recs []flow.Record) error
+	Advance(watermark int64) error
+	Close() error
+}
+
+// TrafficType filters records by action, like a flow log's traffic type.
+type TrafficType string
+
+const (
+	TrafficAll    TrafficType = "ALL"
+	TrafficAccept TrafficType = "ACCEPT"
+	TrafficReject TrafficType = "REJECT"
+)
+
+// ParseTrafficType accepts ALL, ACCEPT or REJECT in any case.
+func ParseTrafficType(s string) (TrafficType, error) {
+	switch t := TrafficType(strings.ToUpper(s)); t {
+	case TrafficAll, TrafficAccept, TrafficReject:
+		return t, nil
+	}
+	return "", fmt.Errorf("traffic type %q: want ACCEPT, REJECT or ALL", s)
+}
+
+// keeps reports whether records with action a pass the filter.
+func (t TrafficType) keeps(a flow.Action) bool {
+	switch t {
+	case TrafficAccept:
+		return a == flow.ActionAccept
+	case TrafficReject:
+		return a == flow.ActionReject
+	}
+	return true
+}
+
+// ReadConfig configures turning one capture into records.
+type ReadConfig struct {
+	Format      *flow.Format
+	Aggregate   aggregate.Config
+	TrafficType TrafficType
+	Exclusions  policy.Exclusions
+	Inventory   *inventory.Inventory
+	// AllowTruncated turns a capture cut off mid-packet into a warning.
+	AllowTruncated bool
+}
+
+// ReadStats summarises a run.
+type ReadStats struct {
+	Packets      uint64 // packets read from the capture
+	CaptureBytes uint64 // bytes of the (decompressed) capture
+	Recorded     uint64 // packets counted into records
+	NotIP        uint64 // frames that are not IPv4/IPv6 or whose IP header is broken
+	Excluded     uint64 // packets of traffic AWS does not log
+	Records      uint64 // records written (after the traffic-type filter)
+	NoData       uint64 // NODATA records among them
+	SkipData     uint64 // SKIPDATA records among them
+	SkippedFlows uint64 // flows not recorded because the flow table was full
+	Interfaces   int
+	Truncated    *pcapfile.TruncatedError // non-nil when the capture was cut off
+}
+
+// ErrTruncated is returned (wrapped) when the capture ends mid-packet and
+// AllowTruncated is off. Records of what was read have been written.
+var ErrTruncated = errors.New("capture is truncated")
+
+// seedBytes is how much of the first packet identifies a capture for
+// derived ids.
+const seedBytes = 256
+
+// Read turns the capture in r into records and hands them to sink. name
+// is used in errors. Records of everything read are written even when
+// the capture turns out to be truncated.
+func Read(ctx context.Context, r io.Reader, name string, cfg ReadConfig, sink Sink) (ReadStats, error) {
+	var st ReadStats
+	if err := cfg.Aggregate.Validate(); err != nil {
+		return st, err
+	}
+	rd, err := pcapfile.NewReader(r)
+	if err != nil {
+		return st, fmt.Errorf("read %s: %w", name, err)
+	}
+	rc := &recordBuilder{cfg: cfg, sink: sink, stats: &st}
+	table, err := aggregate.New(cfg.Aggregate, rc.emit)
+	if err != nil {
+		return st, err
+	}
+	frags := decode.NewFragments(4096)
+	var (
+		pkt     pcapfile.Packet
+		dp      decode.Packet
+		ifaces  []pcapfile.Interface
+		seed    []byte
+		readErr error
+	)
+	for {
+		if st.Packets&0xFFFF == 0 && ctx.Err() != nil {
+			readErr = ctx.Err()
+			break
+		}
+		err := rd.Next(&pkt)
+		if err != nil {
+			if err != io.EOF {
+				readErr = err
+			}
+			break
+		}
+		st.Packets++
+		if seed == nil {
+			seed = captureSeed(&pkt)
+			rc.seed = seed
+		}
+		if pkt.Interface >= len(ifaces) {
+			ifaces = rd.Interfaces()
+			rc.grow(len(ifaces), ifaces, table)
+		}
+		if err := decode.Decode(ifaces[pkt.Interface].LinkType, pkt.Data, &dp); err != nil {
+			st.NotIP++
+			continue
+		}
+		if dp.Fragment != decode.FragmentNone {
+			frags.Resolve(&dp)
+		}
+		fi := &rc.ifaces[pkt.Interface]
+		if cfg.Exclusions.Excluded(dp.Src, dp.Dst, dp.Protocol, dp.SrcPort, dp.DstPort, fi.res.Excluded) {
+			st.Excluded++
+			continue
+		}
+		dir := dp.Direction
+		switch pkt.Direction {
+		case 1:
+			dir = flow.DirectionIngress
+		case 2:
+			dir = flow.DirectionEgress
+		}
+		if dir == flow.DirectionUnknown && len(fi.res.Addresses) > 0 {
+			if fi.res.HasAddr(dp.Src) {
+				dir = flow.DirectionEgress
+			} else if fi.res.HasAddr(dp.Dst) {
+				dir = flow.DirectionIngress
+			}
+		}
+		st.Recorded++
+		table.Add(flow.Key{
+			Interface: uint32(pkt.Interface),
+			Src:       dp.Src,
+			Dst:       dp.Dst,
+			SrcPort:   dp.SrcPort,
+			DstPort:   dp.DstPort,
+			Protocol:  dp.Protocol,
+			Action:    flow.ActionAccept,
+		}, floorSeconds(pkt.Timestamp), dp.Length, dp.TCPFlags, dir)
+	}
+	st.CaptureBytes = uint64(rd.Offset())
+	// Interfaces declared after the last packet (or in a capture with no
+	// packets) still exist and get their NODATA records.
+	if ifaces = rd.Interfaces(); len(ifaces) > len(rc.ifaces) {
+		if seed == nil {
+			seed = captureSeed(nil)
+			rc.seed = seed
+		}
+		rc.grow(len(ifaces), ifaces, table)
+	}
+	st.Interfaces = len(ifaces)
+	table.Flush()
+	st.SkippedFlows = table.Stats().SkippedFlows
+	if rc.err != nil {
+		return st, rc.err
+	}
+	if err := sink.Close(); err != nil {
+		return st, err
+	}
+	var trunc *pcapfile.TruncatedError
+	switch {
+	case readErr == nil:
+	case errors.As(readErr, &trunc):
+		st.Truncated = trunc
+		if !cfg.AllowTruncated {
+			return st, fmt.Errorf("read %s: %w: %w", name, ErrTruncated, readErr)
+		}
+	default:
+		return st, fmt.Errorf("read %s: %w", name, readErr)
+	}
+	return st, nil
+}
+
+// floorSeconds converts Unix nanoseconds to whole seconds, rounding down
+// also before 1970.
+func floorSeconds(ns int64) int64 {
+	s := ns / 1e9
+	if ns%1e9 < 0 {
+		s--
+	}
+	return s
+}
+
+// captureSeed identifies a capture for derived ids: a hash of its first
+// packet (time and bytes). A capture without packets gets a fixed seed.
+func captureSeed(p *pcapfile.Packet) []byte {
+	h := sha256.New()
+	if p != nil {
+		var ts [8]byte
+		for i := range ts {
+			ts[i] = byte(p.Timestamp >> (8 * i))
+		}
+		h.Write(ts[:])
+		h.Write(p.Data[:min(len(p.Data), seedBytes)])
+	}
+	return h.Sum(nil)
+}
+
+// flowIface is what records need about one capture interface.
+type flowIface struct {
+	res inventory.Resolved
+}
+
+// recordBuilder turns closed flow-table entries into records.
+type recordBuilder struct {
+	cfg    ReadConfig
+	sink   Sink
+	stats  *ReadStats
+	seed   []byte
+	ifaces []flowIface
+	recs   []flow.Record
+	err    error
+}
+
+// grow resolves interfaces up to n and registers them with the table.
+func (rb *recordBuilder) grow(n int, ifaces []pcapfile.Interface, table *aggregate.Table) {
+	for i := len(rb.ifaces); i < n; i++ {
+		rb.ifaces = append(rb.ifaces, flowIface{res: rb.cfg.Inventory.Resolve(rb.seed, i, ifaces[i].Name)})
+		table.AddInterface(uint32(i))
+	}
+}
+
+// emit converts one window's batch and hands it to the sink.
+func (rb *recordBuilder) emit(window int64, batch []aggregate.Closed) {
+	if rb.err != nil {
+		return
+	}
+	version := uint8(rb.cfg.Format.Version())
+	rb.recs = rb.recs[:0]
+	for i := range batch {
+		c := &batch[i]
+		if c.Status == flow.LogStatusOK && !rb.cfg.TrafficType.keeps(c.Key.Action) {
+			continue
+		}
+		rb.recs = append(rb.recs, flow.Record{})
+		buildRecord(&rb.recs[len(rb.recs)-1], c, &rb.ifaces[c.Key.Interface].res, version)
+		switch c.Status {
+		case flow.LogStatusNoData:
+			rb.stats.NoData++
+		case flow.LogStatusSkipData:
+			rb.stats.SkipData++
+		}
+	}
+	rb.stats.Records += uint64(len(rb.recs))
+	if len(rb.recs) > 0 {
+		if err := rb.sink.Write(rb.recs); err != nil {
+			rb.err = err
+			return
+		}
+	}
+	if err := rb.sink.Advance(window + rb.cfg.Aggregate.Interval); err != nil {
+		rb.err = err
+	}
+}
+
+// Fields every OK record has a value for, whatever the source.
+const okFields = flow.FieldSet(0) |
+	1<<flow.FieldVersion | 1<<flow.FieldAccountID | 1<<flow.FieldInterfaceID |
+	1<<flow.FieldSrcAddr | 1<<flow.FieldDstAddr | 1<<flow.FieldSrcPort | 1<<flow.FieldDstPort |
+	1<<flow.FieldProtocol | 1<<flow.FieldPackets | 1<<flow.FieldBytes | 1<<flow.FieldStart |
+	1<<flow.FieldEnd | 1<<flow.FieldAction | 1<<flow.FieldLogStatus | 1<<flow.FieldVPCID |
+	1<<flow.FieldSubnetID | 1<<flow.FieldInstanceID | 1<<flow.FieldTCPFlags | 1<<flow.FieldType |
+	1<<flow.FieldPktSrcAddr | 1<<flow.FieldPktDstAddr | 1<<flow.FieldRegion | 1<<flow.FieldAZID
+
+// Fields of NODATA and SKIPDATA records (spec §2).
+const statusFields = flow.FieldSet(0) |
+	1<<flow.FieldVersion | 1<<flow.FieldAccountID | 1<<flow.FieldInterfaceID |
+	1<<flow.FieldStart | 1<<flow.FieldEnd | 1<<flow.FieldLogStatus
+
+// buildRecord fills r from a closed flow-table entry and its interface.
+func buildRecord(r *flow.Record, c *aggregate.Closed, ifc *inventory.Resolved, version uint8) {
+	r.Version = version
+	r.AccountID = ifc.AccountID
+	r.InterfaceID = ifc.InterfaceID
+	r.Start = c.Counts.Start
+	r.End = c.Counts.End
+	r.LogStatus = c.Status
+	if c.Status != flow.LogStatusOK {
+		r.Present = statusFields
+		return
+	}
+	r.Present = okFields
+	k := &c.Key
+	r.PktSrcAddr, r.PktDstAddr = k.Src, k.Dst
+	r.SrcAddr, r.DstAddr = k.Src, k.Dst
+	// For IPv4 AWS writes the interface's primary private address on the
+	// interface's side of the record, also for NAT and forwarded traffic.
+	if ifc.PrimaryIPv4.IsValid() && k.Src.Is4() {
+		switch c.Counts.Direction {
+		case flow.DirectionIngress:
+			r.DstAddr = ifc.PrimaryIPv4
+		case flow.DirectionEgress:
+			r.SrcAddr = ifc.PrimaryIPv4
+		}
+	}
+	r.SrcPort, r.DstPort = k.SrcPort, k.DstPort
+	r.Protocol = k.Protocol
+	r.Packets, r.Bytes = c.Counts.Packets, c.Counts.Bytes
+	r.Action = k.Action
+	r.TCPFlags = c.Counts.TCPFlags
+	r.Type = "IPv4"
+	if k.Src.Is6() {
+		r.Type = "IPv6"
+	}
+	r.VPCID, r.SubnetID, r.InstanceID = ifc.VPCID, ifc.SubnetID, ifc.InstanceID
+	r.Region, r.AZID = ifc.Region, ifc.AZID
+	if c.Counts.Direction != flow.DirectionUnknown {
+		r.FlowDirection = c.Counts.Direction
+		r.Present = r.Present.With(flow.FieldFlowDirection)
+	}
+}

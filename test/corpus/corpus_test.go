@@ -547,7 +547,7 @@ func parseLine(line string, interval int64) (key orderKey, rec okRecord, nodata 
 		return key, rec, false, fmt.Errorf("start %d and end %d not in one window", start, end)
 	}
 	rec = okRecord{
-		flowKey: flowKey{key.window, iface, src, dst, uint16(v[0]), uint16(v[1]), uint8(v[2])},
+		flowKey:  flowKey{key.window, iface, src, dst, uint16(v[0]), uint16(v[1]), uint8(v[2])},
 		tcpFlags: uint8(v[3]), packets: uint64(v[4]), bytes: uint64(v[5]),
 		start: start, end: end, dir: f[14], line: line,
 	}

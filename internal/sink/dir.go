@@ -23,6 +23,9 @@ type DirConfig struct {
 	// MaxObjectBytes cuts an object when its uncompressed text would exceed
 	// it; 0 means DefaultMaxObjectBytes (75 MB).
 	MaxObjectBytes int64
+	// GzipLevel is the compression level, 1 (fastest) to 9 (smallest); 0
+	// means the gzip default.
+	GzipLevel int
 }
 
 // DirStats counts what a Dir published and lost.
@@ -51,6 +54,7 @@ func NewDir(cfg DirConfig) (*Dir, error) {
 		Layout:         cfg.Layout,
 		Format:         cfg.Format,
 		MaxObjectBytes: cfg.MaxObjectBytes,
+		GzipLevel:      cfg.GzipLevel,
 	}, dirStore{root: root})
 	if err != nil {
 		return nil, err

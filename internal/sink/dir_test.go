@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -457,6 +458,7 @@ func TestNewDirErrors(t *testing.T) {
 		{"bad layout", DirConfig{Root: t.TempDir(), Layout: Layout{AccountID: "1"}, Format: defaultText{}}, "account id"},
 		{"parquet", DirConfig{Root: t.TempDir(), Layout: Layout{AccountID: "123456789012", Region: "r", FlowLogID: "fl-12345678", Parquet: true}, Format: defaultText{}}, "parquet"},
 		{"no format", DirConfig{Root: t.TempDir(), Layout: testLayout()}, "format"},
+		{"gzip level", DirConfig{Root: t.TempDir(), Layout: testLayout(), Format: defaultText{}, GzipLevel: 10}, "gzip level 10"},
 		{"negative max", DirConfig{Root: t.TempDir(), Layout: testLayout(), Format: defaultText{}, MaxObjectBytes: -1}, "max object bytes"},
 	}
 	for _, tt := range tests {
@@ -561,7 +563,7 @@ func TestDirWriteNoAllocs(t *testing.T) {
 
 // BenchmarkDirWrite writes 1 M default-format records per iteration: 100
 // windows of 60 s with 10,000 records each, advancing after every window,
-// as the pipeline does.
+// as the pipeline does; at the default gzip level and the fastest.
 func BenchmarkDirWrite(b *testing.B) {
 	const windows, perWindow = 100, 10_000
 	batches := make([][]flow.Record, windows)
@@ -572,25 +574,32 @@ func BenchmarkDirWrite(b *testing.B) {
 			text += int64(len(textOf(&batches[w][i])) + 1)
 		}
 	}
-	b.SetBytes(text)
-	var st DirStats
-	for b.Loop() {
-		d := newTestDir(b, b.TempDir(), 0)
-		for w, batch := range batches {
-			if err := d.Write(batch); err != nil {
-				b.Fatal(err)
+	for _, level := range []int{0, 1} {
+		b.Run("gzip="+strconv.Itoa(level), func(b *testing.B) {
+			b.SetBytes(text)
+			var st DirStats
+			for b.Loop() {
+				d, err := NewDir(DirConfig{Root: b.TempDir(), Layout: testLayout(), Format: defaultText{}, GzipLevel: level})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for w, batch := range batches {
+					if err := d.Write(batch); err != nil {
+						b.Fatal(err)
+					}
+					if err := d.Advance(t0 + int64(w+1)*60); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := d.Close(); err != nil {
+					b.Fatal(err)
+				}
+				st = d.Stats()
 			}
-			if err := d.Advance(t0 + int64(w+1)*60); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if err := d.Close(); err != nil {
-			b.Fatal(err)
-		}
-		st = d.Stats()
+			sec := b.Elapsed().Seconds() / float64(b.N)
+			b.ReportMetric(windows*perWindow/sec, "records/s")
+			b.ReportMetric(float64(st.Bytes)/float64(st.UncompressedBytes), "ratio")
+			b.ReportMetric(float64(st.Objects), "objects")
+		})
 	}
-	sec := b.Elapsed().Seconds() / float64(b.N)
-	b.ReportMetric(windows*perWindow/sec, "records/s")
-	b.ReportMetric(float64(st.Bytes)/float64(st.UncompressedBytes), "ratio")
-	b.ReportMetric(float64(st.Objects), "objects")
 }

@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -21,6 +22,11 @@ import (
 // DefaultMaxObjectBytes is the uncompressed size at which an object is cut
 // before its period is complete (spec §5: 75 MB).
 const DefaultMaxObjectBytes = 75_000_000
+
+// outBytes is how much compressed output an open object gathers before it
+// writes to its Pending: the compressor emits a few hundred bytes at a time,
+// which would be one system call each for a file.
+const outBytes = 64 << 10
 
 // flushBytes is how much rendered text an open object gathers before it is
 // hashed and compressed: large enough that per-call overhead of the
@@ -69,6 +75,9 @@ type ObjectConfig struct {
 	// MaxObjectBytes cuts an object when its uncompressed text (header line
 	// included) would exceed it; 0 means DefaultMaxObjectBytes.
 	MaxObjectBytes int64
+	// GzipLevel trades speed for size: 1 (fastest) to 9 (smallest); 0
+	// means the gzip default, which is what AWS objects compare with.
+	GzipLevel int
 }
 
 // ObjectStats counts what an ObjectWriter published and lost.
@@ -100,6 +109,7 @@ type ObjectWriter struct {
 	render    Renderer
 	header    []byte // header line and its line end
 	max       int64
+	level     int
 	store     Store
 	open      map[int64]*openObject // by period start
 	last      *openObject           // the object the previous record went to
@@ -117,6 +127,7 @@ type openObject struct {
 	ordinal    int // objects of the period cut before this one
 	pending    Pending
 	zw         *gzip.Writer
+	out        *bufio.Writer // between zw and pending
 	sum        hash.Hash
 	buf        []byte // rendered text not yet hashed and compressed
 	size       int64  // uncompressed bytes, buf included
@@ -149,6 +160,12 @@ func NewObjectWriter(cfg ObjectConfig, store Store) (*ObjectWriter, error) {
 	case cfg.MaxObjectBytes < 0:
 		return nil, fmt.Errorf("max object bytes %d: negative", cfg.MaxObjectBytes)
 	}
+	switch {
+	case cfg.GzipLevel == 0:
+		cfg.GzipLevel = gzip.DefaultCompression
+	case cfg.GzipLevel < gzip.BestSpeed || cfg.GzipLevel > gzip.BestCompression:
+		return nil, fmt.Errorf("gzip level %d: want 1 to 9", cfg.GzipLevel)
+	}
 	if store == nil {
 		return nil, errors.New("store: missing")
 	}
@@ -158,6 +175,7 @@ func NewObjectWriter(cfg ObjectConfig, store Store) (*ObjectWriter, error) {
 		render:    cfg.Format,
 		header:    []byte(header),
 		max:       cfg.MaxObjectBytes,
+		level:     cfg.GzipLevel,
 		store:     store,
 		open:      make(map[int64]*openObject),
 		watermark: minInt64,
@@ -301,11 +319,13 @@ func (w *ObjectWriter) create(period int64, ordinal int) (*openObject, error) {
 	} else {
 		o = &openObject{sum: sha256.New(), buf: make([]byte, 0, flushBytes+1024)}
 	}
-	*o = openObject{period: period, ordinal: ordinal, pending: pending, zw: o.zw, sum: o.sum, buf: o.buf}
+	*o = openObject{period: period, ordinal: ordinal, pending: pending, zw: o.zw, out: o.out, sum: o.sum, buf: o.buf}
 	if o.zw == nil {
-		o.zw = gzip.NewWriter(o)
+		o.out = bufio.NewWriterSize(o, outBytes)
+		o.zw, _ = gzip.NewWriterLevel(o.out, w.level) // the level was checked in NewObjectWriter
 	} else {
-		o.zw.Reset(o)
+		o.out.Reset(o)
+		o.zw.Reset(o.out)
 	}
 	var ord [8]byte
 	binary.BigEndian.PutUint64(ord[:], uint64(ordinal))
@@ -334,6 +354,9 @@ func (w *ObjectWriter) publish(o *openObject) error {
 	err := o.flush()
 	if err == nil {
 		err = o.zw.Close()
+	}
+	if err == nil {
+		err = o.out.Flush()
 	}
 	if err != nil {
 		w.discard(o)

@@ -188,13 +188,13 @@ func (f *Format) AppendJSON(b []byte, r *Record) []byte {
 				b = append(b, "null"...)
 				continue
 			}
-			// Addresses (zone aside) need no escaping.
-			b = append(b, '"')
 			if a.Zone() != "" {
 				b = appendJSONString(b, a.String())
-			} else {
-				b = a.AppendTo(b)
+				continue
 			}
+			// Addresses without a zone need no escaping.
+			b = append(b, '"')
+			b = a.AppendTo(b)
 			b = append(b, '"')
 			continue
 		}

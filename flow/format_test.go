@@ -220,8 +220,8 @@ func TestIsFormatLine(t *testing.T) {
 	no := []string{
 		"2 123456789010 eni-1235b8ca123456789 - - - - - - - 1431280876 1431280934 - NODATA",
 		"i-01234567890123456 eni-1111aaaa2222bbbb3 10.0.1.5 203.0.113.5 10.0.1.5 203.0.113.5",
-		"i-01234567890123456 eni-1111aaaa2222bbbb3",         // ids only: no known field name
-		"vpc-abc subnet-def",                                // plausible names, none known
+		"i-01234567890123456 eni-1111aaaa2222bbbb3", // ids only: no known field name
+		"vpc-abc subnet-def", // plausible names, none known
 		"TransitGateway 123456789123 tgw-3b86d5e89ec8ebd55", // upper case
 		"ingress egress",
 		"version Account-ID",

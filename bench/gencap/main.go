@@ -4,7 +4,8 @@
 //
 //	go run ./bench/gencap -packets 5000000 -flows 200000 -o gen.pcap [-v6 0.3] [-seed N] [-duration 600s]
 //
-// A summary of what was written goes to standard error.
+// A summary of what was written goes to standard error, the file's path to
+// standard output.
 package main
 
 import (
@@ -12,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/flowlog/flowlog/bench/internal/gen"
@@ -31,6 +34,7 @@ func run(args []string, stderr io.Writer) error {
 		cfg   gen.Config
 		out   string
 		start string
+		keep  bool
 	)
 	fs.IntVar(&cfg.Packets, "packets", 5_000_000, "number of `packets`")
 	fs.IntVar(&cfg.Flows, "flows", 200_000, "number of conversations (distinct 5-tuples; most give two unidirectional flows)")
@@ -39,7 +43,8 @@ func run(args []string, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Duration, "duration", 600*time.Second, "time span of the packets")
 	fs.IntVar(&cfg.SnapLen, "snaplen", gen.DefaultSnapLen, "captured `bytes` per frame (the wire length is kept)")
 	fs.StringVar(&start, "start", gen.DefaultStart.Format(time.RFC3339), "`time` of the first possible packet (RFC 3339)")
-	fs.StringVar(&out, "o", "", "output `file` (- for standard output)")
+	fs.StringVar(&out, "o", "", "output `file` (- for standard output; a directory ending in / gets a name from the settings)")
+	fs.BoolVar(&keep, "keep", false, "do nothing if the output file exists (it is named by every setting, so it holds the same bytes)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -58,6 +63,20 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 
+	if strings.HasSuffix(out, "/") {
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return err
+		}
+		out = filepath.Join(out, cfg.FileName())
+	}
+	if keep && out != "-" {
+		if _, err := os.Stat(out); err == nil {
+			fmt.Fprintf(stderr, "gencap: %s exists\n", out)
+			fmt.Println(out)
+			return nil
+		}
+	}
+
 	began := time.Now()
 	var st gen.Stats
 	if out == "-" {
@@ -69,6 +88,9 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	elapsed := time.Since(began)
+	if out != "-" {
+		fmt.Println(out)
+	}
 	fmt.Fprintf(stderr, "gencap: %d packets, %d conversations, %d unidirectional flows (TCP %d, UDP %d, ICMP %d, IPv6 %d packets); %d wire bytes, %d IP bytes, %d captured; %s to %s; %.1fs (%.1f M packets/s)\n",
 		st.Packets, st.Conversations, st.Keys, st.TCP, st.UDP, st.ICMP, st.IPv6,
 		st.WireBytes, st.IPBytes, st.CapturedBytes,

@@ -20,6 +20,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/flowlog/flowlog/internal/capture/pcapfile"
@@ -59,6 +60,10 @@ const (
 	MaxFlows = 1 << 24
 )
 
+// Version identifies the generator's output: it changes whenever the same
+// Config would give different bytes, so cached captures can be named by it.
+const Version = 1
+
 // DefaultStart is aligned to both aggregation intervals (60 s and 600 s), so
 // a capture of Duration 600 s fills exactly one 600 s window.
 var DefaultStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -88,6 +93,19 @@ func (c Config) Validate() error {
 		return fmt.Errorf("start %v + duration %v: outside the pcap time range (1970 to 2106)", start, c.Duration)
 	}
 	return nil
+}
+
+// FileName names a capture of c by every setting and the generator
+// version, so a cached file is reused only for the same bytes.
+func (c Config) FileName() string {
+	name := fmt.Sprintf("gen-v%d-p%d-f%d-v6_%g-s%d-d%s", Version, c.Packets, c.Flows, c.IPv6, c.Seed, c.Duration)
+	if !c.Start.IsZero() && !c.Start.Equal(DefaultStart) {
+		name += "-t" + strconv.FormatInt(c.Start.UnixNano(), 10)
+	}
+	if c.SnapLen != 0 && c.SnapLen != DefaultSnapLen {
+		name += "-snap" + strconv.Itoa(c.SnapLen)
+	}
+	return name + ".pcap"
 }
 
 func (c Config) start() time.Time {

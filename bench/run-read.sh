@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Read-path benchmarks: generates the synthetic capture if missing, runs the
+# benchmarks pinned to one core, the allocation and memory tests, a CPU and
+# an allocation profile of the whole read path, and writes bench/RESULTS.md.
+#
+#   bench/run-read.sh                  # 5 M packets / 200 k flows, -count 5
+#   COUNT=3 BENCHTIME=1s bench/run-read.sh
+#   PACKETS=1000000 FLOWS=10000 bench/run-read.sh
+#
+# Raw outputs stay in bench/out/ (ignored by git).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$(pwd)
+out=bench/out
+mkdir -p "$out"
+bin="$root/$out/bench.test"
+
+count=${COUNT:-5}
+benchtime=${BENCHTIME:-2s}
+packets=${PACKETS:-5000000}
+flows=${FLOWS:-200000}
+bench=${BENCH:-.}
+genflags=(-gen.packets "$packets" -gen.flows "$flows")
+
+pin=()
+pinning="none (taskset not available)"
+if command -v taskset >/dev/null && taskset -c 0 true 2>/dev/null; then
+	pin=(taskset -c 0)
+	pinning="taskset -c 0 (one core; GOMAXPROCS follows the affinity mask), go test -cpu 1"
+fi
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+
+echo "== generating the capture (skipped if cached)"
+go run ./bench/gencap -packets "$packets" -flows "$flows" -o "$out/" -keep 2>"$out/capture.txt" >/dev/null
+cat "$out/capture.txt"
+
+echo "== building the test binary"
+go test -c -o "$bin" ./bench
+
+# The test binary runs in bench/, like go test, so it finds bench/out/.
+echo "== benchmarks"
+args=(-test.run '^$' -test.bench "$bench" -test.benchmem -test.cpu 1
+	-test.count "$count" -test.benchtime "$benchtime" -test.timeout 60m "${genflags[@]}")
+(cd bench && "${pin[@]}" "$bin" "${args[@]}") | tee "$out/read-bench.txt"
+
+echo "== allocation and memory tests"
+(cd bench && "${pin[@]}" "$bin" -test.run 'TestReadPathNoAllocsPerPacket|TestReadAllocsDoNotGrowWithPackets|TestFlowTableBytesPerFlow' \
+	-test.v -test.count 1) | tee "$out/read-tests.txt" || true
+
+echo "== profiles of the whole read path (generated capture, records discarded)"
+(cd bench && "${pin[@]}" "$bin" -test.run '^$' -test.bench '^BenchmarkReadGenerated$/^sink=discard$' -test.cpu 1 \
+	-test.benchtime 5x -test.cpuprofile "$root/$out/read.cpu.prof" -test.memprofile "$root/$out/read.mem.prof" \
+	-test.memprofilerate 4096 "${genflags[@]}" >/dev/null)
+go tool pprof -top -nodecount 25 "$out/bench.test" "$out/read.cpu.prof" 2>/dev/null | sed -n '/^Showing\|^ *flat/,$p' >"$out/read.cpu.top"
+go tool pprof -top -cum -nodecount 25 "$out/bench.test" "$out/read.cpu.prof" 2>/dev/null | sed -n '/^ *flat/,$p' >"$out/read.cpu.cum"
+go tool pprof -top -sample_index alloc_objects -nodecount 15 "$out/bench.test" "$out/read.mem.prof" 2>/dev/null | sed -n '/^Showing\|^ *flat/,$p' >"$out/read.alloc.top"
+
+notes=()
+if [[ -f bench/read-analysis.md ]]; then
+	notes=(-notes bench/read-analysis.md)
+fi
+go run ./bench/benchreport -bench "$out/read-bench.txt" -tests "$out/read-tests.txt" \
+	-command "cd bench && ${pin[*]} go test -c && ./bench.test ${args[*]}" -pinning "$pinning" -capture "$out/capture.txt" -load-before "$load_before" \
+	-profile "CPU profile: pipeline.Read, generated capture (flat)=$out/read.cpu.top" \
+	-profile "CPU profile: pipeline.Read, generated capture (cumulative)=$out/read.cpu.cum" \
+	-profile "Allocations: pipeline.Read, generated capture (objects, sampled every 4 KiB)=$out/read.alloc.top" \
+	"${notes[@]}" -o bench/RESULTS.md
+echo "== wrote bench/RESULTS.md"

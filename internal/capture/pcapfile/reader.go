@@ -98,6 +98,13 @@ func NewReader(r io.Reader) (*Reader, error) {
 		if err := rd.startGzip(); err != nil {
 			return nil, err
 		}
+		if err := rd.readFileHeader(); err != nil {
+			if errors.Is(err, ErrNotCapture) {
+				return nil, fmt.Errorf("decompress gzip stream: %w", err)
+			}
+			return nil, err
+		}
+		return rd, nil
 	}
 	if err := rd.readFileHeader(); err != nil {
 		return nil, err
@@ -170,13 +177,12 @@ func validBOM(b []byte) bool {
 }
 
 func notCapture(found []byte) error {
-	found = found[:min(len(found), 16)]
+	const expected = "expected pcap magic a1b2c3d4 or a1b23c4d (either byte order), " +
+		"a pcapng section header 0a0d0d0a with byte-order magic 1a2b3c4d (either byte order), or gzip 1f8b"
 	if len(found) == 0 {
-		return fmt.Errorf("%w: input is empty; expected a pcap, pcapng or gzip file", ErrNotCapture)
+		return fmt.Errorf("%w: input is empty; %s", ErrNotCapture, expected)
 	}
-	return fmt.Errorf("%w: first bytes %s; expected pcap magic a1b2c3d4 or a1b23c4d (either byte order), "+
-		"a pcapng section header 0a0d0d0a with byte-order magic 1a2b3c4d, or gzip 1f8b",
-		ErrNotCapture, hex.EncodeToString(found))
+	return fmt.Errorf("%w: first bytes %s; %s", ErrNotCapture, hex.EncodeToString(found[:min(len(found), 16)]), expected)
 }
 
 // Next reads the next packet into p. It returns io.EOF at a clean end of the

@@ -54,7 +54,7 @@ echo "== profiles of the whole read path (generated capture, records discarded)"
 	-test.memprofilerate 4096 "${genflags[@]}" >/dev/null)
 go tool pprof -top -nodecount 25 "$out/bench.test" "$out/read.cpu.prof" 2>/dev/null | sed -n '/^Showing\|^ *flat/,$p' >"$out/read.cpu.top"
 go tool pprof -top -cum -nodecount 25 "$out/bench.test" "$out/read.cpu.prof" 2>/dev/null | sed -n '/^ *flat/,$p' >"$out/read.cpu.cum"
-go tool pprof -top -sample_index alloc_objects -nodecount 15 "$out/bench.test" "$out/read.mem.prof" 2>/dev/null | sed -n '/^Showing\|^ *flat/,$p' >"$out/read.alloc.top"
+go tool pprof -top -sample_index alloc_space -focus 'pipeline\.Read$' -nodecount 15 "$out/bench.test" "$out/read.mem.prof" 2>/dev/null | sed -n '/^Showing\|^ *flat/,$p' >"$out/read.alloc.top"
 
 notes=()
 if [[ -f bench/read-analysis.md ]]; then
@@ -64,6 +64,6 @@ go run ./bench/benchreport -bench "$out/read-bench.txt" -tests "$out/read-tests.
 	-command "cd bench && ${pin[*]} go test -c && ./bench.test ${args[*]}" -pinning "$pinning" -capture "$out/capture.txt" -load-before "$load_before" \
 	-profile "CPU profile: pipeline.Read, generated capture (flat)=$out/read.cpu.top" \
 	-profile "CPU profile: pipeline.Read, generated capture (cumulative)=$out/read.cpu.cum" \
-	-profile "Allocations: pipeline.Read, generated capture (objects, sampled every 4 KiB)=$out/read.alloc.top" \
+	-profile "Allocations: pipeline.Read, generated capture (bytes over 5 reads, sampled every 4 KiB)=$out/read.alloc.top" \
 	"${notes[@]}" -o bench/RESULTS.md
 echo "== wrote bench/RESULTS.md"

@@ -2,6 +2,7 @@ package sink
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -61,6 +62,30 @@ func TestDirObjectContent(t *testing.T) {
 	}
 	if lines[len(lines)-1] != "2 123456789012 eni-1 - - - - - - - 1529511600 1529511660 - NODATA" {
 		t.Errorf("NODATA line %q", lines[len(lines)-1])
+	}
+	// flow's reader, which reads AWS's objects, reads ours back.
+	f, err := os.Open(filepath.Join(root, pub[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rd := flow.NewReader(f, flow.ReaderOptions{})
+	var got flow.Record
+	n := 0
+	for ; ; n++ {
+		err := rd.Next(&got)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read %s: %v", pub[0], err)
+		}
+		if n >= len(recs) || got.End != recs[n].End || got.SrcAddr != recs[n].SrcAddr || got.Bytes != recs[n].Bytes || got.LogStatus != recs[n].LogStatus {
+			t.Fatalf("record %d read back as %+v", n, got)
+		}
+	}
+	if n != len(recs) {
+		t.Errorf("read %d records back, wrote %d", n, len(recs))
 	}
 	fi, err := os.Stat(filepath.Join(root, pub[0]))
 	if err != nil {
@@ -451,15 +476,15 @@ func TestNewDirErrors(t *testing.T) {
 		cfg     DirConfig
 		wantErr string
 	}{
-		{"root under a file", DirConfig{Root: under, Layout: testLayout(), Format: defaultText{}}, "create root " + under},
-		{"root URL under a file", DirConfig{Root: "file://" + under, Layout: testLayout(), Format: defaultText{}}, "create root " + under},
-		{"s3 root", DirConfig{Root: "s3://bucket", Layout: testLayout(), Format: defaultText{}}, "not a local directory"},
-		{"empty root", DirConfig{Layout: testLayout(), Format: defaultText{}}, "empty"},
-		{"bad layout", DirConfig{Root: t.TempDir(), Layout: Layout{AccountID: "1"}, Format: defaultText{}}, "account id"},
-		{"parquet", DirConfig{Root: t.TempDir(), Layout: Layout{AccountID: "123456789012", Region: "r", FlowLogID: "fl-12345678", Parquet: true}, Format: defaultText{}}, "parquet"},
+		{"root under a file", DirConfig{Root: under, Layout: testLayout(), Format: flow.DefaultFormat()}, "create root " + under},
+		{"root URL under a file", DirConfig{Root: "file://" + under, Layout: testLayout(), Format: flow.DefaultFormat()}, "create root " + under},
+		{"s3 root", DirConfig{Root: "s3://bucket", Layout: testLayout(), Format: flow.DefaultFormat()}, "not a local directory"},
+		{"empty root", DirConfig{Layout: testLayout(), Format: flow.DefaultFormat()}, "empty"},
+		{"bad layout", DirConfig{Root: t.TempDir(), Layout: Layout{AccountID: "1"}, Format: flow.DefaultFormat()}, "account id"},
+		{"parquet", DirConfig{Root: t.TempDir(), Layout: Layout{AccountID: "123456789012", Region: "r", FlowLogID: "fl-12345678", Parquet: true}, Format: flow.DefaultFormat()}, "parquet"},
 		{"no format", DirConfig{Root: t.TempDir(), Layout: testLayout()}, "format"},
-		{"gzip level", DirConfig{Root: t.TempDir(), Layout: testLayout(), Format: defaultText{}, GzipLevel: 10}, "gzip level 10"},
-		{"negative max", DirConfig{Root: t.TempDir(), Layout: testLayout(), Format: defaultText{}, MaxObjectBytes: -1}, "max object bytes"},
+		{"gzip level", DirConfig{Root: t.TempDir(), Layout: testLayout(), Format: flow.DefaultFormat(), GzipLevel: 10}, "gzip level 10"},
+		{"negative max", DirConfig{Root: t.TempDir(), Layout: testLayout(), Format: flow.DefaultFormat(), MaxObjectBytes: -1}, "max object bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -579,7 +604,7 @@ func BenchmarkDirWrite(b *testing.B) {
 			b.SetBytes(text)
 			var st DirStats
 			for b.Loop() {
-				d, err := NewDir(DirConfig{Root: b.TempDir(), Layout: testLayout(), Format: defaultText{}, GzipLevel: level})
+				d, err := NewDir(DirConfig{Root: b.TempDir(), Layout: testLayout(), Format: flow.DefaultFormat(), GzipLevel: level})
 				if err != nil {
 					b.Fatal(err)
 				}

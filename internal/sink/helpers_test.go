@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -18,53 +17,11 @@ import (
 	"github.com/flowlog/flowlog/flow"
 )
 
-// defaultText renders the default format (spec §3) for these tests, so
-// they do not depend on flow.Format.
-type defaultText struct{}
-
+// defaultHeader is the header line of default-format objects (spec §3).
 const defaultHeader = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
 
-func (defaultText) Header() string { return defaultHeader }
-
-func (defaultText) Append(b []byte, r *flow.Record) []byte {
-	dash := func(b []byte, id flow.FieldID, f func([]byte) []byte) []byte {
-		if !r.Present.Has(id) {
-			return append(b, '-')
-		}
-		return f(b)
-	}
-	b = dash(b, flow.FieldVersion, func(b []byte) []byte { return strconv.AppendUint(b, uint64(r.Version), 10) })
-	b = append(b, ' ')
-	b = dash(b, flow.FieldAccountID, func(b []byte) []byte { return append(b, r.AccountID...) })
-	b = append(b, ' ')
-	b = dash(b, flow.FieldInterfaceID, func(b []byte) []byte { return append(b, r.InterfaceID...) })
-	b = append(b, ' ')
-	b = dash(b, flow.FieldSrcAddr, r.SrcAddr.AppendTo)
-	b = append(b, ' ')
-	b = dash(b, flow.FieldDstAddr, r.DstAddr.AppendTo)
-	b = append(b, ' ')
-	b = dash(b, flow.FieldSrcPort, func(b []byte) []byte { return strconv.AppendUint(b, uint64(r.SrcPort), 10) })
-	b = append(b, ' ')
-	b = dash(b, flow.FieldDstPort, func(b []byte) []byte { return strconv.AppendUint(b, uint64(r.DstPort), 10) })
-	b = append(b, ' ')
-	b = dash(b, flow.FieldProtocol, func(b []byte) []byte { return strconv.AppendUint(b, uint64(r.Protocol), 10) })
-	b = append(b, ' ')
-	b = dash(b, flow.FieldPackets, func(b []byte) []byte { return strconv.AppendUint(b, r.Packets, 10) })
-	b = append(b, ' ')
-	b = dash(b, flow.FieldBytes, func(b []byte) []byte { return strconv.AppendUint(b, r.Bytes, 10) })
-	b = append(b, ' ')
-	b = dash(b, flow.FieldStart, func(b []byte) []byte { return strconv.AppendInt(b, r.Start, 10) })
-	b = append(b, ' ')
-	b = dash(b, flow.FieldEnd, func(b []byte) []byte { return strconv.AppendInt(b, r.End, 10) })
-	b = append(b, ' ')
-	b = dash(b, flow.FieldAction, func(b []byte) []byte { return append(b, r.Action.String()...) })
-	b = append(b, ' ')
-	b = dash(b, flow.FieldLogStatus, func(b []byte) []byte { return append(b, r.LogStatus.String()...) })
-	return b
-}
-
-// textOf renders r as the tests' renderer does.
-func textOf(r *flow.Record) string { return string(defaultText{}.Append(nil, r)) }
+// textOf renders r in the default format.
+func textOf(r *flow.Record) string { return string(flow.DefaultFormat().Append(nil, r)) }
 
 var okFields = flow.FieldSet(0).With(flow.FieldVersion).With(flow.FieldAccountID).With(flow.FieldInterfaceID).
 	With(flow.FieldSrcAddr).With(flow.FieldDstAddr).With(flow.FieldSrcPort).With(flow.FieldDstPort).
@@ -109,7 +66,7 @@ func testLayout() Layout {
 
 func newTestDir(t testing.TB, root string, max int64) *Dir {
 	t.Helper()
-	d, err := NewDir(DirConfig{Root: root, Layout: testLayout(), Format: defaultText{}, MaxObjectBytes: max})
+	d, err := NewDir(DirConfig{Root: root, Layout: testLayout(), Format: flow.DefaultFormat(), MaxObjectBytes: max})
 	if err != nil {
 		t.Fatalf("NewDir: %v", err)
 	}

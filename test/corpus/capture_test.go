@@ -61,12 +61,23 @@ func walkPcap(b []byte) (walkedCapture, error) {
 	}
 	c := walkedCapture{interfaces: 1}
 	linkType := bo.Uint32(b[20:]) & 0xFFFF
+	minor := bo.Uint16(b[6:])
 	for off := 24; off < len(b); {
-		if len(b)-off < 16 || len(b)-off-16 < int(bo.Uint32(b[off+8:])) {
+		if len(b)-off < 16 {
 			c.truncated, c.cutOffset = true, int64(off)
 			break
 		}
-		n := int(bo.Uint32(b[off+8:]))
+		n, orig := int(bo.Uint32(b[off+8:])), int(bo.Uint32(b[off+12:]))
+		// Writers before 2.3 put the two lengths the other way round;
+		// libpcap and tshark swap them back (always below 2.3, at 2.3
+		// when the captured length exceeds the original).
+		if minor < 3 || minor == 3 && n > orig {
+			n = orig
+		}
+		if len(b)-off-16 < n {
+			c.truncated, c.cutOffset = true, int64(off)
+			break
+		}
 		c.frames = append(c.frames, walkedFrame{isPacket: true, linkType: linkType, data: b[off+16 : off+16+n]})
 		off += 16 + n
 	}

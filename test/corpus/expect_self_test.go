@@ -150,6 +150,18 @@ func TestExpectationRules(t *testing.T) {
 		}
 	}
 
+	// The walker on files read by hand: a pcap 2.0 with swapped lengths cut
+	// inside the second record header; three pcapng sections with five IDBs
+	// (MANIFEST's "15 IDBs" does not match the blocks in the file).
+	if w, err := walkCapture(filepath.Join(corpusDir, "ndpi-fuzz-2021-10-13.pcap")); err != nil ||
+		len(w.frames) != 1 || len(w.frames[0].data) != 197 || !w.truncated || w.cutOffset != 237 || w.frames[0].linkType != 0 {
+		t.Errorf("walk ndpi-fuzz-2021-10-13.pcap: %d frames, truncated %v at %d, err %v; want 1 frame of 197 bytes, link type 0, cut at 237",
+			len(w.frames), w.truncated, w.cutOffset, err)
+	}
+	if w, err := walkCapture(filepath.Join(corpusDir, "gopacket-le-test202.pcapng")); err != nil || w.interfaces != 5 || len(w.frames) != 11 {
+		t.Errorf("walk gopacket-le-test202.pcapng: %d interfaces, %d frames, err %v; want 5 and 11", w.interfaces, len(w.frames), err)
+	}
+
 	// SLL directions straight from the file: each frame's packet type.
 	p := prepare(t, "zeek-irc-starttls.pcap")
 	dirs := map[string]int{}

@@ -1,0 +1,232 @@
+package aggregate
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"net/netip"
+
+	"github.com/flowlog/flowlog/flow"
+)
+
+// The table stores flows as compact entries in fixed-size chunks and finds
+// them through an open-addressing index of uint32 slots with linear probing.
+// A flow.Key holds two netip.Addr (24 bytes each, with a pointer for the
+// zone); an entry holds the addresses as 16 bytes each plus a family code,
+// and the window as the 16-bit id of its window state instead of a time, so
+// the whole record fits in 72 bytes and the index adds 4 bytes per slot.
+//
+// Slot layout: the top 8 bits are a tag taken from the hash (probes skip
+// entries whose tag differs without touching them), the low 24 bits are the
+// entry number plus one; 0 is an empty slot and a tag-only value is a
+// tombstone left by a deleted entry.
+const (
+	chunkBits = 10
+	chunkSize = 1 << chunkBits
+	chunkMask = chunkSize - 1
+
+	slotIDBits  = 24
+	slotIDMask  = 1<<slotIDBits - 1
+	slotTagMask = ^uint32(slotIDMask)
+	tombstone   = slotTagMask
+
+	minSlots = 1 << 10
+
+	// noEntry ends the entry lists of windows and the free list.
+	noEntry = ^uint32(0)
+)
+
+// Address family codes of an entry (two bits per address). They order like
+// netip.Addr.BitLen, which Addr.Compare sorts by first.
+const (
+	famInvalid uint8 = 0
+	famV4      uint8 = 1
+	famV6      uint8 = 2
+)
+
+// entry is one flow record in the making: one key in one window. The key
+// part is src, dst, ports, meta and fam; the rest are its counts.
+type entry struct {
+	src, dst [16]byte // netip.Addr.As16 (IPv4 as ::ffff:a.b.c.d)
+	packets  uint64
+	bytes    uint64
+	ports    uint64 // interface<<32 | srcport<<16 | dstport
+	next     uint32 // next entry of the same window, or of the free list
+	meta     uint32 // window id<<16 | protocol<<8 | action
+	first    uint16 // first and last packet second, relative to the window start
+	last     uint16
+	flags    uint8 // OR of flow.ReportedTCPFlags
+	dir      flow.Direction
+	fam      uint8 // source family | destination family<<2
+}
+
+// ckey is the key part of an entry, built once per packet.
+type ckey struct {
+	src, dst [16]byte
+	ports    uint64
+	meta     uint32
+	fam      uint8
+}
+
+func (e *entry) iface() uint32       { return uint32(e.ports >> 32) }
+func (e *entry) protocol() uint8     { return uint8(e.meta >> 8) }
+func (e *entry) action() flow.Action { return flow.Action(e.meta) }
+func (e *entry) srcPort() uint16     { return uint16(e.ports >> 16) }
+func (e *entry) dstPort() uint16     { return uint16(e.ports) }
+func (e *entry) key() ckey           { return ckey{e.src, e.dst, e.ports, e.meta, e.fam} }
+func (e *entry) matches(k *ckey) bool {
+	return e.src == k.src && e.dst == k.dst && e.ports == k.ports && e.meta == k.meta && e.fam == k.fam
+}
+func packMeta(window uint16, protocol uint8, action flow.Action) uint32 {
+	return uint32(window)<<16 | uint32(protocol)<<8 | uint32(action)
+}
+
+// addrBytes splits an address into its 16 bytes and family code. Zones are
+// dropped: addresses decoded from packets have none.
+func addrBytes(a netip.Addr) ([16]byte, uint8) {
+	switch a.BitLen() {
+	case 32:
+		return a.As16(), famV4
+	case 128:
+		return a.As16(), famV6
+	}
+	return [16]byte{}, famInvalid
+}
+
+// addrFrom is the inverse of addrBytes.
+func addrFrom(b *[16]byte, fam uint8) netip.Addr {
+	switch fam {
+	case famV4:
+		return netip.AddrFrom4([4]byte(b[12:16]))
+	case famV6:
+		return netip.AddrFrom16(*b)
+	}
+	return netip.Addr{}
+}
+
+// mix is the wyhash "mum" step: the two halves of the 128-bit product,
+// folded. Every output bit depends on every input bit of a and b.
+func mix(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+// hash hashes a compact key with the table's random seed (so traffic cannot
+// be crafted to collide, the live agent sees hostile packets).
+func (t *Table) hash(k *ckey) uint64 {
+	s := &t.seed
+	h := mix(binary.LittleEndian.Uint64(k.src[:8])^s[0], binary.LittleEndian.Uint64(k.src[8:])^s[1])
+	h ^= mix(binary.LittleEndian.Uint64(k.dst[:8])^s[2], binary.LittleEndian.Uint64(k.dst[8:])^s[3])
+	h ^= mix(k.ports^s[4], (uint64(k.meta)<<8|uint64(k.fam))^s[5])
+	return h
+}
+
+// at returns entry id. Ids are dense from 0; chunks never move, so the
+// pointer stays valid while the table grows.
+func (t *Table) at(id uint32) *entry {
+	return &t.chunks[id>>chunkBits][id&chunkMask]
+}
+
+// find looks k up. When it is absent, pos is the slot to insert it at (the
+// first tombstone on the probe path, else the empty slot that ended it).
+func (t *Table) find(k *ckey, h uint64) (id, pos uint32, found bool) {
+	tag := uint32(h>>56) << slotIDBits
+	slots := t.slots
+	mask := t.slotMask
+	p := uint32(h) & mask
+	ins := noEntry
+	for {
+		s := slots[p]
+		switch {
+		case s == 0:
+			if ins == noEntry {
+				ins = p
+			}
+			return 0, ins, false
+		case s == tombstone:
+			if ins == noEntry {
+				ins = p
+			}
+		case s&slotTagMask == tag:
+			if e := t.at(s&slotIDMask - 1); e.matches(k) {
+				return s&slotIDMask - 1, p, true
+			}
+		}
+		p = (p + 1) & mask
+	}
+}
+
+// insertAt stores entry id with hash h at slot pos found by find.
+func (t *Table) insertAt(pos uint32, h uint64, id uint32) {
+	if t.slots[pos] == 0 {
+		t.used++
+	}
+	t.slots[pos] = uint32(h>>56)<<slotIDBits | (id + 1)
+	if t.used > len(t.slots)/4*3 {
+		t.reindex()
+	}
+}
+
+// place puts an entry known to be absent into the first free slot of its
+// probe path (rebuilding the index).
+func (t *Table) place(id uint32) {
+	e := t.at(id)
+	k := e.key()
+	h := t.hash(&k)
+	mask := t.slotMask
+	p := uint32(h) & mask
+	for t.slots[p] != 0 {
+		p = (p + 1) & mask
+	}
+	t.slots[p] = uint32(h>>56)<<slotIDBits | (id + 1)
+	t.used++
+}
+
+// bury replaces the slot of entry id with a tombstone.
+func (t *Table) bury(id uint32) {
+	e := t.at(id)
+	k := e.key()
+	h := t.hash(&k)
+	mask := t.slotMask
+	want := id + 1
+	for p := uint32(h) & mask; ; p = (p + 1) & mask {
+		if s := t.slots[p]; s != tombstone && s&slotIDMask == want {
+			t.slots[p] = tombstone
+			return
+		}
+	}
+}
+
+// reindex rebuilds the index from the entries held, growing it so that it
+// is at most half full afterwards. It also clears tombstones.
+func (t *Table) reindex() {
+	size := len(t.slots)
+	for size < minSlots || size < 2*t.live {
+		size *= 2
+	}
+	if size != len(t.slots) {
+		t.slots = make([]uint32, size)
+		t.slotMask = uint32(size - 1)
+	} else {
+		clear(t.slots)
+	}
+	t.used = 0
+	for _, ws := range t.states {
+		for id := ws.head; id != noEntry; id = t.at(id).next {
+			t.place(id)
+		}
+	}
+}
+
+// alloc returns a free entry id, reusing entries of closed windows first.
+func (t *Table) alloc() uint32 {
+	if id := t.free; id != noEntry {
+		t.free = t.at(id).next
+		return id
+	}
+	if t.highWater == uint32(len(t.chunks))*chunkSize {
+		t.chunks = append(t.chunks, new([chunkSize]entry))
+	}
+	id := t.highWater
+	t.highWater++
+	return id
+}

@@ -1,0 +1,408 @@
+// Package aggregate owns the flow table: it turns packets into flow records
+// (one per flow key and aggregation window), closes windows as the capture's
+// time passes, and reports interfaces without traffic (NODATA) and records
+// lost to the table's capacity (SKIPDATA). It implements spec §2 and the
+// offline rules 7 (windows, start/end), 12 (NODATA) and 13 (record order).
+//
+// The table is fed one call per packet and is the hot path of the read
+// pipeline: Add does not allocate once the table has grown to its working
+// size, and a flow costs about 84 bytes (see Table).
+package aggregate
+
+import (
+	"cmp"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/flowlog/flowlog/flow"
+)
+
+// Closed is one record of a closed window.
+type Closed struct {
+	// Key is the flow's key; for NODATA and SKIPDATA only Interface is set.
+	Key flow.Key
+	// Counts are the flow's counts in the window; for NODATA and SKIPDATA
+	// only Start (the window start) and End (window start + interval).
+	Counts flow.Counts
+	Status flow.LogStatus
+	Window int64 // window start, Unix seconds
+}
+
+// Stats are the table's counters since New.
+type Stats struct {
+	Packets        uint64 // packets given to Add
+	Flows          uint64 // flow records started (one key in one window)
+	Active         int    // flow records held now
+	PeakFlows      int    // most flow records held at once
+	SkippedPackets uint64 // packets not counted because the table was full
+	// SkippedFlows estimates how many flow records (key and window) the
+	// skipped packets belonged to. Counting them exactly would need memory
+	// per lost flow, so it is a linear-counting estimate over a fixed
+	// 64 Ki-bit map, exact in practice up to a few thousand flows per window.
+	SkippedFlows    uint64
+	LatePackets     uint64 // packets whose window had already been emitted
+	Windows         uint64 // batches emitted (one per closed window, plus late batches)
+	Records         uint64 // OK records emitted
+	NoDataRecords   uint64
+	SkipDataRecords uint64
+	Interfaces      int // interfaces known (added, or seen in a closed window)
+}
+
+// Table aggregates packets into flow records window by window.
+//
+// Time is the capture's: the watermark is the largest packet second seen.
+// A window [w, w+interval) closes when the watermark reaches
+// w + interval + lateness, or at Flush; windows close in time order and
+// each closed window is handed to emit as one batch sorted per rule 13.
+// From the window of the first packet to the window of the last one, every
+// window is emitted, with NODATA for each known interface that had no
+// packet in it — also when no interface had any (a gap), so a capture that
+// spans years emits one NODATA batch per empty window without storing them.
+//
+// A packet whose window has already closed (it is more than the lateness
+// older than the newest packet) is not dropped: it starts a fresh record
+// for its window, held until the next batch is emitted (or Flush) and then
+// emitted as a batch of its own, just before the regular ones. Such a late
+// batch has the window's OK and SKIPDATA records but no NODATA (that window
+// already had its NODATA records), and it does not move the NODATA range.
+// Stats.LatePackets counts these packets.
+//
+// Capacity: at most MaxFlows records are held across all open windows. A
+// packet of a new key beyond that is not stored; it is counted per
+// interface and window, and that window's batch gets one SKIPDATA record
+// for the interface (an interface that only had skipped packets gets
+// SKIPDATA, not NODATA). Packets of records already held keep counting.
+//
+// Memory: a record takes a 72-byte entry (in chunks of 1024) plus 4 to 8
+// bytes of index; entries of closed windows are reused. The batch handed to
+// emit is reused too; it holds one closed window's records (120 bytes each).
+//
+// A Table is not safe for concurrent use; emit runs inside Add or Flush and
+// must not call back into the table.
+type Table struct {
+	interval int64
+	lateness int64
+	maxFlows int
+	emit     func(window int64, batch []Closed)
+
+	// index (index.go)
+	seed      [6]uint64
+	slots     []uint32
+	slotMask  uint32
+	used      int // non-empty slots, tombstones included
+	chunks    []*[chunkSize]entry
+	highWater uint32 // entries ever allocated
+	free      uint32 // free entry list
+	live      int    // entries held
+
+	// time
+	watermark    int64 // largest packet second seen
+	closeAt      int64 // watermark at which the oldest open window closes
+	closedBefore int64 // every window before it is closed
+	emitFrom     int64 // next window of the regular sequence to emit
+	started      bool  // a packet has opened a window in the regular sequence
+
+	// windows with records or skipped packets, by start; late ones first
+	states   []*window
+	spare    []*window // closed window states for reuse
+	freeIDs  []uint16
+	nextID   int
+	cur      *window // window of the last packet
+	curStart int64   // cur's bounds, or an empty range
+	curEnd   int64
+
+	// interfaces known, sorted, with the batch generation they were last seen in
+	ifaces    []uint32
+	ifaceSeen []uint64
+	gen       uint64
+	unknown   []uint32 // interfaces seen in the batch being built but not known
+
+	batch  []Closed
+	status []Closed
+	order  []sortItem
+
+	skipBits  [skipMapBits / 64]uint64
+	skipSet   int
+	skipTotal float64
+
+	stats Stats
+}
+
+// window is the state of one window that has records or skipped packets.
+type window struct {
+	start int64
+	id    uint16 // in the entries' keys while the window is held
+	late  bool   // it was emitted before: no NODATA, not part of the NODATA range
+	head  uint32 // entries of this window, newest first
+	tail  uint32
+	count int
+	skips []skipCount // sorted by interface
+}
+
+type skipCount struct {
+	iface   uint32
+	packets uint64
+}
+
+const (
+	// maxWindows bounds the window states held at once (their id is 16
+	// bits). Regular windows are at most MaxLateness/60 + 2; when late
+	// windows would exceed the bound they are emitted early.
+	maxWindows = 1<<16 - 1
+
+	// timeLimit bounds packet seconds so window arithmetic cannot overflow
+	// (±146 billion years).
+	timeLimit = 1 << 62
+
+	skipMapBits = 1 << 16
+)
+
+// New returns an empty table that hands each closed window to emit.
+func New(cfg Config, emit func(window int64, batch []Closed)) (*Table, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if emit == nil {
+		return nil, errors.New("invalid emit: nil")
+	}
+	t := &Table{
+		interval:     cfg.Interval,
+		lateness:     cfg.lateness(),
+		maxFlows:     cfg.maxFlows(),
+		emit:         emit,
+		slots:        make([]uint32, minSlots),
+		slotMask:     minSlots - 1,
+		free:         noEntry,
+		watermark:    math.MinInt64,
+		closeAt:      math.MaxInt64,
+		closedBefore: math.MinInt64,
+		curStart:     math.MaxInt64,
+		curEnd:       math.MinInt64,
+	}
+	for i := range t.seed {
+		t.seed[i] = rand.Uint64()
+	}
+	return t, nil
+}
+
+// AddInterface makes iface known, so that it gets NODATA records for the
+// windows it has no packet in. It applies to every window not closed yet;
+// adding an interface twice has no effect. An interface that had packets is
+// known from the first window of it that closes, even if never added.
+func (t *Table) AddInterface(iface uint32) {
+	i, found := slices.BinarySearch(t.ifaces, iface)
+	if !found {
+		t.ifaces = slices.Insert(t.ifaces, i, iface)
+		t.ifaceSeen = slices.Insert(t.ifaceSeen, i, 0)
+	}
+}
+
+// Add counts one packet of flow k at Unix second ts: length is its IP
+// length (bytes), rawTCPFlags the TCP flags byte as captured (0 for other
+// protocols; only the reported bits are kept, see flow.ReportedTCPFlags),
+// dir its direction if known. A record takes the direction of its first
+// packet with a known one. Address zones are not kept. Seconds beyond
+// ±2^62 are clamped.
+func (t *Table) Add(k flow.Key, ts int64, length uint32, rawTCPFlags uint8, dir flow.Direction) {
+	if uint64(ts+timeLimit) > 2*timeLimit {
+		ts = clampTime(ts)
+	}
+	t.stats.Packets++
+	if ts > t.watermark {
+		t.watermark = ts
+		if ts >= t.closeAt {
+			t.closeBefore(t.openFrom(ts))
+		}
+	}
+	ws := t.cur
+	if ts < t.curStart || ts >= t.curEnd {
+		ws = t.windowOf(ts)
+	}
+	if ws.late {
+		t.stats.LatePackets++
+	}
+
+	var key ckey
+	var srcFam, dstFam uint8
+	key.src, srcFam = addrBytes(k.Src)
+	key.dst, dstFam = addrBytes(k.Dst)
+	key.fam = srcFam | dstFam<<2
+	key.ports = uint64(k.Interface)<<32 | uint64(k.SrcPort)<<16 | uint64(k.DstPort)
+	key.meta = packMeta(ws.id, k.Protocol, k.Action)
+	h := t.hash(&key)
+	off := uint16(ts - ws.start)
+	flags := flow.ReportedTCPFlags(rawTCPFlags)
+
+	id, pos, found := t.find(&key, h)
+	if found {
+		e := t.at(id)
+		e.packets++
+		e.bytes += uint64(length)
+		if off < e.first {
+			e.first = off
+		}
+		if off > e.last {
+			e.last = off
+		}
+		e.flags |= flags
+		if e.dir == flow.DirectionUnknown {
+			e.dir = dir
+		}
+		return
+	}
+	if t.live >= t.maxFlows {
+		t.skip(ws, k.Interface, h)
+		return
+	}
+	id = t.alloc()
+	*t.at(id) = entry{
+		src: key.src, dst: key.dst,
+		packets: 1, bytes: uint64(length),
+		ports: key.ports, meta: key.meta, fam: key.fam,
+		next:  ws.head,
+		first: off, last: off,
+		flags: flags, dir: dir,
+	}
+	if ws.count == 0 {
+		ws.tail = id
+	}
+	ws.head = id
+	ws.count++
+	t.live++
+	t.stats.Flows++
+	if t.live > t.stats.PeakFlows {
+		t.stats.PeakFlows = t.live
+	}
+	t.insertAt(pos, h, id)
+}
+
+// Flush closes every window (end of input): all records are emitted, and
+// NODATA up to the window of the newest packet. The table stays usable and
+// continues the same timeline: later packets of emitted windows are late.
+func (t *Table) Flush() {
+	if len(t.states) == 0 && !t.started {
+		return
+	}
+	t.closeBefore(floorDiv(t.watermark, t.interval)*t.interval + t.interval)
+}
+
+// Stats returns the counters.
+func (t *Table) Stats() Stats {
+	s := t.stats
+	s.Active = t.live
+	s.Interfaces = len(t.ifaces)
+	s.SkippedFlows = uint64(math.Round(t.skipTotal + t.skipEstimate()))
+	return s
+}
+
+func clampTime(ts int64) int64 {
+	if ts < -timeLimit {
+		return -timeLimit
+	}
+	return timeLimit
+}
+
+// floorDiv is a / b rounded down (b > 0).
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b < 0 {
+		q--
+	}
+	return q
+}
+
+// openFrom is the first window still open at watermark wm: the smallest w
+// with w + interval + lateness > wm.
+func (t *Table) openFrom(wm int64) int64 {
+	return floorDiv(wm-t.interval-t.lateness, t.interval)*t.interval + t.interval
+}
+
+// windowOf returns the state of the window of second ts, creating it.
+func (t *Table) windowOf(ts int64) *window {
+	w := floorDiv(ts, t.interval) * t.interval
+	i, found := slices.BinarySearchFunc(t.states, w, func(ws *window, w int64) int {
+		return cmp.Compare(ws.start, w)
+	})
+	var ws *window
+	if found {
+		ws = t.states[i]
+	} else {
+		late := w < t.closedBefore || w < t.openFrom(t.watermark)
+		if len(t.states) >= maxWindows {
+			t.closeLate()
+			i, _ = slices.BinarySearchFunc(t.states, w, func(ws *window, w int64) int {
+				return cmp.Compare(ws.start, w)
+			})
+		}
+		ws = t.newWindow(w, late)
+		t.states = slices.Insert(t.states, i, ws)
+		if !late && (!t.started || w < t.emitFrom) {
+			t.started = true
+			t.emitFrom = w
+			t.closeAt = w + t.interval + t.lateness
+		}
+	}
+	t.cur, t.curStart, t.curEnd = ws, w, w+t.interval
+	return ws
+}
+
+func (t *Table) newWindow(start int64, late bool) *window {
+	var ws *window
+	if n := len(t.spare); n > 0 {
+		ws = t.spare[n-1]
+		t.spare = t.spare[:n-1]
+	} else {
+		ws = new(window)
+	}
+	var id uint16
+	if n := len(t.freeIDs); n > 0 {
+		id = t.freeIDs[n-1]
+		t.freeIDs = t.freeIDs[:n-1]
+	} else {
+		id = uint16(t.nextID)
+		t.nextID++
+	}
+	*ws = window{start: start, id: id, late: late, head: noEntry, tail: noEntry, skips: ws.skips[:0]}
+	return ws
+}
+
+// skip counts a packet that found the table full.
+func (t *Table) skip(ws *window, iface uint32, h uint64) {
+	t.stats.SkippedPackets++
+	i, found := slices.BinarySearchFunc(ws.skips, iface, func(s skipCount, iface uint32) int {
+		return cmp.Compare(s.iface, iface)
+	})
+	if !found {
+		ws.skips = slices.Insert(ws.skips, i, skipCount{iface: iface})
+	}
+	ws.skips[i].packets++
+
+	bit := h >> (64 - 16)
+	if w, m := bit/64, uint64(1)<<(bit%64); t.skipBits[w]&m == 0 {
+		t.skipBits[w] |= m
+		t.skipSet++
+		if t.skipSet >= skipMapBits/2 {
+			t.foldSkipEstimate()
+		}
+	}
+}
+
+// skipEstimate is the linear-counting estimate of distinct hashes in the
+// skip map: -m ln(empty fraction).
+func (t *Table) skipEstimate() float64 {
+	if t.skipSet == 0 {
+		return 0
+	}
+	return -skipMapBits * math.Log(float64(skipMapBits-t.skipSet)/skipMapBits)
+}
+
+// foldSkipEstimate adds the map's estimate to the total and clears it; done
+// when windows close (a new window's flows are new records) and before the
+// map saturates.
+func (t *Table) foldSkipEstimate() {
+	t.skipTotal += t.skipEstimate()
+	clear(t.skipBits[:])
+	t.skipSet = 0
+}

@@ -89,7 +89,7 @@ func FieldByName(name string) (FieldID, bool) {
 // of a record line. AWS writes single spaces; tabs, CR and LF are accepted
 // so that pasted or CRLF input still reads.
 func isFormatSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'
+	return c <= ' ' && (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f')
 }
 
 // tokens splits s on runs of whitespace.

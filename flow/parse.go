@@ -78,6 +78,33 @@ func (f *Format) ParseRecord(line []byte, r *Record) error {
 		if i == len(line) {
 			return &CountError{Expected: len(f.cols), Found: ci}
 		}
+		if unsignedFields.Has(c.id) {
+			// Most values are numbers: parse them in the same pass that
+			// finds their end. Anything unusual takes the general path.
+			var n uint64
+			j := i
+			for j < len(line) && j-i < 19 {
+				d := line[j] - '0'
+				if d > 9 {
+					break
+				}
+				n = n*10 + uint64(d)
+				j++
+			}
+			if j > i && (j == len(line) || isFormatSpace(line[j])) && setUnsigned(r, c.id, n) {
+				r.Present |= 1 << c.id
+				i = j
+				continue
+			}
+		}
+		if addrFields.Has(c.id) {
+			if a, n := scanIPv4(line[i:]); n > 0 {
+				*addrField(r, c.id) = a
+				r.Present |= 1 << c.id
+				i += n
+				continue
+			}
+		}
 		j := i
 		for j < len(line) && !isFormatSpace(line[j]) {
 			j++
@@ -111,10 +138,59 @@ func (f *Format) ParseRecord(line []byte, r *Record) error {
 	if i < len(line) {
 		return &CountError{Expected: len(f.cols), Found: len(f.cols) + countTokens(line[i:])}
 	}
-	for missing := stringFields &^ r.Present; missing != 0; missing &= missing - 1 {
-		*stringField(r, FieldID(bits.TrailingZeros64(uint64(missing)))) = ""
+	if missing := stringFields &^ r.Present; missing != 0 {
+		clearStrings(r, missing)
 	}
 	return nil
+}
+
+// clearStrings empties the string fields in missing. Straight-line tests
+// are cheaper here than a lookup per field.
+func clearStrings(r *Record, missing FieldSet) {
+	if missing.Has(FieldAccountID) {
+		r.AccountID = ""
+	}
+	if missing.Has(FieldInterfaceID) {
+		r.InterfaceID = ""
+	}
+	if missing.Has(FieldVPCID) {
+		r.VPCID = ""
+	}
+	if missing.Has(FieldSubnetID) {
+		r.SubnetID = ""
+	}
+	if missing.Has(FieldInstanceID) {
+		r.InstanceID = ""
+	}
+	if missing.Has(FieldType) {
+		r.Type = ""
+	}
+	if missing.Has(FieldRegion) {
+		r.Region = ""
+	}
+	if missing.Has(FieldAZID) {
+		r.AZID = ""
+	}
+	if missing.Has(FieldSublocationType) {
+		r.SublocationType = ""
+	}
+	if missing.Has(FieldSublocationID) {
+		r.SublocationID = ""
+	}
+	if missing.Has(FieldPktSrcAWSService) {
+		r.PktSrcService = ""
+	}
+	if missing.Has(FieldPktDstAWSService) {
+		r.PktDstService = ""
+	}
+	if missing.Has(FieldRejectReason) {
+		r.RejectReason = ""
+	}
+	for i := range r.ECS {
+		if missing.Has(FieldECSClusterARN + FieldID(i)) {
+			r.ECS[i] = ""
+		}
+	}
 }
 
 func countTokens(b []byte) int {
@@ -144,6 +220,63 @@ func keepString(old []string, i int, tok []byte) string {
 
 func fieldErr(id FieldID, tok []byte, err error) error {
 	return &FieldError{Field: Fields[id].Name, Value: string(tok), Err: err}
+}
+
+// addrFields are the fields whose values are IP addresses.
+const addrFields = FieldSet(0) | 1<<FieldSrcAddr | 1<<FieldDstAddr | 1<<FieldPktSrcAddr | 1<<FieldPktDstAddr
+
+// addrField returns the Record field of the address field id.
+func addrField(r *Record, id FieldID) *netip.Addr {
+	switch id {
+	case FieldSrcAddr:
+		return &r.SrcAddr
+	case FieldDstAddr:
+		return &r.DstAddr
+	case FieldPktSrcAddr:
+		return &r.PktSrcAddr
+	default:
+		return &r.PktDstAddr
+	}
+}
+
+// scanIPv4 parses the dotted-quad IPv4 address at the start of b, which
+// must end at a separator or at the end of b, and returns it with its
+// length; n == 0 when b does not start with one (then the general path
+// parses or rejects the value). It accepts what netip.ParseAddr accepts.
+func scanIPv4(b []byte) (addr netip.Addr, n int) {
+	var fields [4]byte
+	pos, val, digits := 0, 0, 0
+	for ; n < len(b); n++ {
+		c := b[n]
+		if d := c - '0'; d <= 9 {
+			if digits == 1 && val == 0 {
+				return netip.Addr{}, 0 // leading zero
+			}
+			val = val*10 + int(d)
+			digits++
+			if val > 255 {
+				return netip.Addr{}, 0
+			}
+			continue
+		}
+		if c == '.' {
+			if digits == 0 || pos == 3 {
+				return netip.Addr{}, 0
+			}
+			fields[pos] = byte(val)
+			pos, val, digits = pos+1, 0, 0
+			continue
+		}
+		if isFormatSpace(c) {
+			break
+		}
+		return netip.Addr{}, 0
+	}
+	if pos != 3 || digits == 0 {
+		return netip.Addr{}, 0
+	}
+	fields[3] = byte(val)
+	return netip.AddrFrom4(fields), n
 }
 
 func setField(r *Record, id FieldID, tok []byte) error {
@@ -224,6 +357,19 @@ func parseUint(tok []byte, max uint64) (uint64, error) {
 		return 0, errNotNumber
 	}
 	var n uint64
+	if len(tok) < 20 { // at most 19 digits: no uint64 overflow
+		for _, c := range tok {
+			d := c - '0'
+			if d > 9 {
+				return 0, errNotNumber
+			}
+			n = n*10 + uint64(d)
+		}
+		if n > max {
+			return 0, rangeError{0, int64(min(max, math.MaxInt64))}
+		}
+		return n, nil
+	}
 	for _, c := range tok {
 		if c < '0' || c > '9' {
 			return 0, errNotNumber
@@ -418,4 +564,47 @@ func parseIPv6(s []byte) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	return netip.AddrFrom16(ip), true
+}
+
+// unsignedFields are the fields whose values ParseRecord reads in one pass
+// as unsigned decimal numbers (start and end too: a '-' sign takes the
+// general path).
+const unsignedFields = numericFields
+
+// setUnsigned stores n in the numeric field id, reporting false when n is
+// out of the field's range (the general path then reports the error).
+func setUnsigned(r *Record, id FieldID, n uint64) bool {
+	switch id {
+	case FieldVersion:
+		r.Version = uint8(n)
+		return n <= math.MaxUint8
+	case FieldSrcPort:
+		r.SrcPort = uint16(n)
+		return n <= math.MaxUint16
+	case FieldDstPort:
+		r.DstPort = uint16(n)
+		return n <= math.MaxUint16
+	case FieldProtocol:
+		r.Protocol = uint8(n)
+		return n <= math.MaxUint8
+	case FieldTCPFlags:
+		r.TCPFlags = uint8(n)
+		return n <= math.MaxUint8
+	case FieldTrafficPath:
+		r.TrafficPath = uint8(n)
+		return n <= math.MaxUint8
+	case FieldPackets:
+		r.Packets = n
+	case FieldBytes:
+		r.Bytes = n
+	case FieldStart:
+		r.Start = int64(n)
+		return n <= math.MaxInt64
+	case FieldEnd:
+		r.End = int64(n)
+		return n <= math.MaxInt64
+	default:
+		return false
+	}
+	return true
 }

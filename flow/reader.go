@@ -463,7 +463,7 @@ func isFormatLine(line []byte) bool {
 	if bytes.HasPrefix(line, []byte("${")) {
 		return true
 	}
-	if line[0] < 'a' || line[0] > 'z' {
+	if len(line) == 0 || line[0] < 'a' || line[0] > 'z' {
 		return false
 	}
 	known := false

@@ -183,7 +183,7 @@ func (f *Format) AppendJSON(b []byte, r *Record) []byte {
 		}
 		switch c.id {
 		case FieldSrcAddr, FieldDstAddr, FieldPktSrcAddr, FieldPktDstAddr:
-			a := addrField(r, c.id)
+			a := *addrField(r, c.id)
 			if !a.IsValid() {
 				b = append(b, "null"...)
 				continue
@@ -231,18 +231,6 @@ func enumJSON(s string) string {
 	return s
 }
 
-func addrField(r *Record, id FieldID) netip.Addr {
-	switch id {
-	case FieldSrcAddr:
-		return r.SrcAddr
-	case FieldDstAddr:
-		return r.DstAddr
-	case FieldPktSrcAddr:
-		return r.PktSrcAddr
-	default:
-		return r.PktDstAddr
-	}
-}
 
 const hexDigits = "0123456789abcdef"
 

@@ -231,7 +231,6 @@ func enumJSON(s string) string {
 	return s
 }
 
-
 const hexDigits = "0123456789abcdef"
 
 // appendJSONString appends s as a quoted JSON string, escaping like

@@ -93,7 +93,7 @@ func (t *Table) closeStates(n int, until int64) {
 		t.closeAt = t.emitFrom + t.interval + t.lateness
 	}
 	t.cur, t.curStart, t.curEnd = nil, math.MaxInt64, math.MinInt64
-	if t.skipSet > 0 {
+	if t.skipAny {
 		t.foldSkipEstimate()
 	}
 }

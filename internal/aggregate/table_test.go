@@ -684,3 +684,25 @@ func TestManyLateWindows(t *testing.T) {
 		t.Errorf("late packets %d, want %d", s.LatePackets, n)
 	}
 }
+
+// TestSkippedFlowsEstimate loses many distinct flows, twice each: the
+// estimate counts each once and stays close to the truth.
+func TestSkippedFlowsEstimate(t *testing.T) {
+	const n = 60_000
+	keys := makeKeys(n + 1)
+	tab, _ := New(Config{Interval: 600, MaxFlows: 1}, func(int64, []Closed) {})
+	tab.seed = testSeed
+	for round := range 2 {
+		for _, k := range keys {
+			tab.Add(k, 600+int64(round), 40, 0, 0)
+		}
+	}
+	s := tab.Stats()
+	if s.SkippedPackets != 2*n {
+		t.Fatalf("skipped %d packets, want %d", s.SkippedPackets, 2*n)
+	}
+	// HyperLogLog with 4096 registers: standard error 1.6%; 5% is three of it.
+	if s.SkippedFlows < n*95/100 || s.SkippedFlows > n*105/100 {
+		t.Errorf("estimated %d skipped flows, want %d ± 5%%", s.SkippedFlows, n)
+	}
+}

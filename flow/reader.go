@@ -75,7 +75,6 @@ type ReaderOptions struct {
 // read or decompression error of the input ends the stream.
 type Reader struct {
 	src     io.Reader
-	opts    ReaderOptions
 	started bool
 
 	buf     []byte
@@ -96,7 +95,7 @@ type Reader struct {
 
 // NewReader returns a Reader of the flow log in r.
 func NewReader(r io.Reader, opts ReaderOptions) *Reader {
-	return &Reader{src: r, opts: opts, format: opts.Format}
+	return &Reader{src: r, format: opts.Format}
 }
 
 // Format returns the format records are read with now: the last header

@@ -32,9 +32,19 @@ const fieldExtra FieldID = 255
 // column is one value position of a record line.
 type column struct {
 	id    FieldID // fieldExtra for an unknown field
-	extra int     // index into Record.Extra when id == fieldExtra
+	kind  valueKind
+	extra int // index into Record.Extra when id == fieldExtra
 	name  string
 }
+
+// valueKind says how ParseRecord reads a column's values.
+type valueKind uint8
+
+const (
+	kindOther    valueKind = iota // strings, enums, unknown fields
+	kindUnsigned                  // decimal numbers
+	kindAddr                      // IP addresses
+)
 
 // Format is a log format: the ordered list of fields of a record line. A
 // Format is immutable once parsed and safe for concurrent use.
@@ -288,6 +298,12 @@ func newFormat(cols []column) *Format {
 			c.extra = len(f.unknown)
 			f.unknown = append(f.unknown, c.name)
 		} else {
+			switch {
+			case numericFields.Has(c.id):
+				c.kind = kindUnsigned
+			case addrFields.Has(c.id):
+				c.kind = kindAddr
+			}
 			f.fields = append(f.fields, c.id)
 			f.set = f.set.With(c.id)
 			f.version = max(f.version, Fields[c.id].Version)

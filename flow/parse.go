@@ -78,7 +78,8 @@ func (f *Format) ParseRecord(line []byte, r *Record) error {
 		if i == len(line) {
 			return &CountError{Expected: len(f.cols), Found: ci}
 		}
-		if unsignedFields.Has(c.id) {
+		switch c.kind {
+		case kindUnsigned:
 			// Most values are numbers: parse them in the same pass that
 			// finds their end. Anything unusual takes the general path.
 			var n uint64
@@ -96,8 +97,7 @@ func (f *Format) ParseRecord(line []byte, r *Record) error {
 				i = j
 				continue
 			}
-		}
-		if addrFields.Has(c.id) {
+		case kindAddr:
 			if a, n := scanIPv4(line[i:]); n > 0 {
 				*addrField(r, c.id) = a
 				r.Present |= 1 << c.id
@@ -144,50 +144,50 @@ func (f *Format) ParseRecord(line []byte, r *Record) error {
 	return nil
 }
 
-// clearStrings empties the string fields in missing. Straight-line tests
-// are cheaper here than a lookup per field.
+// clearStrings empties the string fields in missing. Most are empty
+// already; testing that first saves the writes (and their write barriers).
 func clearStrings(r *Record, missing FieldSet) {
-	if missing.Has(FieldAccountID) {
+	if r.AccountID != "" && missing.Has(FieldAccountID) {
 		r.AccountID = ""
 	}
-	if missing.Has(FieldInterfaceID) {
+	if r.InterfaceID != "" && missing.Has(FieldInterfaceID) {
 		r.InterfaceID = ""
 	}
-	if missing.Has(FieldVPCID) {
+	if r.VPCID != "" && missing.Has(FieldVPCID) {
 		r.VPCID = ""
 	}
-	if missing.Has(FieldSubnetID) {
+	if r.SubnetID != "" && missing.Has(FieldSubnetID) {
 		r.SubnetID = ""
 	}
-	if missing.Has(FieldInstanceID) {
+	if r.InstanceID != "" && missing.Has(FieldInstanceID) {
 		r.InstanceID = ""
 	}
-	if missing.Has(FieldType) {
+	if r.Type != "" && missing.Has(FieldType) {
 		r.Type = ""
 	}
-	if missing.Has(FieldRegion) {
+	if r.Region != "" && missing.Has(FieldRegion) {
 		r.Region = ""
 	}
-	if missing.Has(FieldAZID) {
+	if r.AZID != "" && missing.Has(FieldAZID) {
 		r.AZID = ""
 	}
-	if missing.Has(FieldSublocationType) {
+	if r.SublocationType != "" && missing.Has(FieldSublocationType) {
 		r.SublocationType = ""
 	}
-	if missing.Has(FieldSublocationID) {
+	if r.SublocationID != "" && missing.Has(FieldSublocationID) {
 		r.SublocationID = ""
 	}
-	if missing.Has(FieldPktSrcAWSService) {
+	if r.PktSrcService != "" && missing.Has(FieldPktSrcAWSService) {
 		r.PktSrcService = ""
 	}
-	if missing.Has(FieldPktDstAWSService) {
+	if r.PktDstService != "" && missing.Has(FieldPktDstAWSService) {
 		r.PktDstService = ""
 	}
-	if missing.Has(FieldRejectReason) {
+	if r.RejectReason != "" && missing.Has(FieldRejectReason) {
 		r.RejectReason = ""
 	}
 	for i := range r.ECS {
-		if missing.Has(FieldECSClusterARN + FieldID(i)) {
+		if r.ECS[i] != "" && missing.Has(FieldECSClusterARN+FieldID(i)) {
 			r.ECS[i] = ""
 		}
 	}
@@ -565,11 +565,6 @@ func parseIPv6(s []byte) (netip.Addr, bool) {
 	}
 	return netip.AddrFrom16(ip), true
 }
-
-// unsignedFields are the fields whose values ParseRecord reads in one pass
-// as unsigned decimal numbers (start and end too: a '-' sign takes the
-// general path).
-const unsignedFields = numericFields
 
 // setUnsigned stores n in the numeric field id, reporting false when n is
 // out of the field's range (the general path then reports the error).

@@ -133,7 +133,7 @@ func TestFragmentsAgainstModel(t *testing.T) {
 	for _, capacity := range []int{1, 2, 5, 8, 64} {
 		f := NewFragments(capacity)
 		f.seed = uint64(capacity) // deterministic probe sequences
-		var model []entry // oldest first
+		var model []entry         // oldest first
 		find := func(id uint32, proto uint8) int {
 			for i, e := range model {
 				if e.id == id && e.proto == proto {

@@ -115,6 +115,12 @@ func walkPcapng(b []byte) (walkedCapture, error) {
 			break
 		}
 		body := b[off+8 : off+size-4]
+		short := func(n int) error {
+			if len(body) < n {
+				return fmt.Errorf("block %#x at %d: body of %d bytes, need %d", typ, off, len(body), n)
+			}
+			return nil
+		}
 		frame := func(ifaceInSection int, data []byte) error {
 			if ifaceInSection >= len(section) {
 				return fmt.Errorf("block at %d: interface %d not described", off, ifaceInSection)
@@ -126,11 +132,17 @@ func walkPcapng(b []byte) (walkedCapture, error) {
 		var err error
 		switch typ {
 		case 1: // interface description
+			if err := short(8); err != nil {
+				return c, err
+			}
 			section = append(section, c.interfaces)
 			linkTypes = append(linkTypes, uint32(bo.Uint16(body)))
 			snapLens = append(snapLens, bo.Uint32(body[4:]))
 			c.interfaces++
 		case 6, 2: // enhanced packet, obsolete packet
+			if err := short(20); err != nil {
+				return c, err
+			}
 			var iface int
 			if typ == 6 {
 				iface = int(bo.Uint32(body))
@@ -138,8 +150,14 @@ func walkPcapng(b []byte) (walkedCapture, error) {
 				iface = int(bo.Uint16(body))
 			}
 			n := int(bo.Uint32(body[12:]))
+			if err := short(20 + n); err != nil {
+				return c, err
+			}
 			err = frame(iface, body[20:20+n])
 		case 3: // simple packet: interface 0 of the section, captured length implied
+			if err := short(4); err != nil {
+				return c, err
+			}
 			n := min(int(bo.Uint32(body)), len(body)-4)
 			if len(section) > 0 && snapLens[section[0]] != 0 {
 				n = min(n, int(snapLens[section[0]]))

@@ -450,3 +450,36 @@ func TestCorpusAgainstTshark(t *testing.T) {
 	}
 	t.Logf("%d frames decoded, %d recorded", total, recorded)
 }
+
+// corpusFrame is one frame of a corpus capture, copied out of the reader.
+type corpusFrame struct {
+	link uint32
+	data []byte
+}
+
+// loadCorpusFrames reads up to limit frames (all if limit <= 0) from the
+// named capture of the corpus.
+func loadCorpusFrames(tb testing.TB, capture string, limit int) []corpusFrame {
+	tb.Helper()
+	f, err := os.Open(filepath.Join(corpusDir(tb), capture))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapfile.NewReader(f)
+	if err != nil {
+		return nil // unreadable captures are part of the corpus too
+	}
+	var frames []corpusFrame
+	var pkt pcapfile.Packet
+	for limit <= 0 || len(frames) < limit {
+		if err := r.Next(&pkt); err != nil {
+			break
+		}
+		frames = append(frames, corpusFrame{
+			link: r.Interfaces()[pkt.Interface].LinkType,
+			data: append([]byte(nil), pkt.Data...),
+		})
+	}
+	return frames
+}

@@ -56,6 +56,11 @@ go tool pprof -top -nodecount 25 "$out/bench.test" "$out/read.cpu.prof" 2>/dev/n
 go tool pprof -top -cum -nodecount 25 "$out/bench.test" "$out/read.cpu.prof" 2>/dev/null | sed -n '/^ *flat/,$p' >"$out/read.cpu.cum"
 go tool pprof -top -sample_index alloc_space -focus 'pipeline\.Read$' -nodecount 15 "$out/bench.test" "$out/read.mem.prof" 2>/dev/null | sed -n '/^Showing\|^ *flat/,$p' >"$out/read.alloc.top"
 
+echo "== CPU profile of the largest corpus capture"
+(cd bench && "${pin[@]}" "$bin" -test.run '^$' -test.bench '^BenchmarkReadLargestCorpus$' -test.cpu 1 \
+	-test.benchtime 20x -test.cpuprofile "$root/$out/corpus.cpu.prof" >/dev/null)
+go tool pprof -top -cum -focus 'pipeline\.Read$' -nodecount 20 "$out/bench.test" "$out/corpus.cpu.prof" 2>/dev/null | sed -n '/^ *flat/,$p' >"$out/corpus.cpu.cum"
+
 notes=()
 if [[ -f bench/read-analysis.md ]]; then
 	notes=(-notes bench/read-analysis.md)
@@ -64,6 +69,7 @@ go run ./bench/benchreport -bench "$out/read-bench.txt" -tests "$out/read-tests.
 	-command "cd bench && ${pin[*]} go test -c && ./bench.test ${args[*]}" -pinning "$pinning" -capture "$out/capture.txt" -load-before "$load_before" \
 	-profile "CPU profile: pipeline.Read, generated capture (flat)=$out/read.cpu.top" \
 	-profile "CPU profile: pipeline.Read, generated capture (cumulative)=$out/read.cpu.cum" \
+	-profile "CPU profile: pipeline.Read, largest corpus capture (cumulative)=$out/corpus.cpu.cum" \
 	-profile "Allocations: pipeline.Read, generated capture (bytes over 5 reads, sampled every 4 KiB)=$out/read.alloc.top" \
 	"${notes[@]}" -o bench/RESULTS.md
 echo "== wrote bench/RESULTS.md"

@@ -195,10 +195,22 @@ func expectation(row tsvRow, chainEnd *uint8) (truthPacket, error) {
 			return want, errors.New("ipv6 jumbogram: the captured length after the header is not in the row")
 		}
 		want.length = uint32(plen) + 40
-		sawExtension := false
+		// Walk the names after "ipv6": extension headers, then the upper
+		// layer. tshark's ipv6.fraghdr.* fields are those of the first
+		// fragment header.
+		lastExtension, fragmentHeaders := "", 0
+		var fragmentNext uint8
 		resolved := false
+	chain:
 		for _, name := range protocols[outer+1:] {
-			if name == "ipv6.fraghdr" {
+			if tsharkIPv6Extensions[name] {
+				lastExtension = name
+				if name != "ipv6.fraghdr" {
+					continue
+				}
+				if fragmentHeaders++; fragmentHeaders > 1 {
+					continue
+				}
 				next, err := num("ipv6.fraghdr.nxt")
 				if err != nil {
 					return want, err
@@ -214,31 +226,33 @@ func expectation(row tsvRow, chainEnd *uint8) (truthPacket, error) {
 				if offset > 0 {
 					want.fragment, want.fragID, want.protocol = FragmentLater, uint32(ident), uint8(next)
 					resolved = true
-					break
+					break chain
 				}
 				if row["ipv6.fraghdr.more"] == "1" {
 					want.fragment, want.fragID = FragmentFirst, uint32(ident)
 				}
-				want.protocol = uint8(next) // unless extension headers follow
-			}
-			if tsharkIPv6Extensions[name] {
-				sawExtension = true
+				fragmentNext = uint8(next)
 				continue
 			}
-			if n, ok := tsharkProtocolNumbers[name]; ok {
-				want.protocol, upper = n, name
-			} else if !sawExtension {
+			number, known := tsharkProtocolNumbers[name]
+			switch {
+			case known:
+				want.protocol, upper = number, name
+			case lastExtension == "":
 				next, err := num("ipv6.nxt")
 				if err != nil {
 					return want, err
 				}
 				want.protocol = uint8(next)
-			} else if want.protocol == 0 || strings.Contains(row["frame.protocols"], "ipv6.fraghdr:ipv6.") {
-				return want, fmt.Errorf("upper layer %q after extension headers has no known number", name)
+			case lastExtension == "ipv6.fraghdr" && fragmentHeaders == 1:
+				want.protocol = fragmentNext
+			default:
+				return want, fmt.Errorf("upper layer %q after %s has no known number", name, lastExtension)
 			}
 			resolved = true
-			break
+			break chain
 		}
+		sawExtension := lastExtension != ""
 		if !resolved {
 			if sawExtension && chainEnd == nil {
 				return want, errors.New("the extension header chain ends without an upper layer; the row does not say where it stopped")

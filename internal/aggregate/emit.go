@@ -2,20 +2,10 @@ package aggregate
 
 import (
 	"cmp"
-	"encoding/binary"
 	"math"
-	"slices"
 
 	"github.com/flowlog/flowlog/flow"
 )
-
-// sortItem orders the records of one window: key packs the leading sort
-// fields (start, interface, source family and top 20 address bits), equal
-// keys fall back to comparing the entries in full.
-type sortItem struct {
-	key uint64
-	id  uint32
-}
 
 // closeBefore closes every window that starts before newFrom.
 func (t *Table) closeBefore(newFrom int64) {
@@ -134,49 +124,50 @@ func (t *Table) statusRecord(iface uint32, w int64, status flow.LogStatus) Close
 // NODATA for the known interfaces without either, sorted per rule 13.
 func (t *Table) emitWindow(ws *window) {
 	w := ws.start
-	order := t.order[:0]
-	for id := ws.head; id != noEntry; {
-		e := t.at(id)
-		order = append(order, sortItem{key: sortPrefix(e), id: id})
-		id = e.next
-	}
-	slices.SortFunc(order, func(a, b sortItem) int {
-		if a.key != b.key {
-			if a.key < b.key {
-				return -1
-			}
-			return 1
-		}
-		return compareEntries(t.at(a.id), t.at(b.id))
-	})
-	t.order = order
 
-	// Mark the interfaces that have records in this window.
+	// Sort the records, making their interfaces known on the way (they get
+	// no NODATA here: they have records) and marking them as seen. A new
+	// interface shifts the ranks after it, so the pass starts over then
+	// (only the first windows an interface appears in). Ranks are 16 bits
+	// in the key: with more interfaces than that, every key is zero and
+	// compareEntries does all the work.
+	for _, sk := range ws.skips {
+		t.interfaceIndex(sk.iface)
+	}
 	t.gen++
-	t.unknown = t.unknown[:0]
-	lastIface, haveLast := uint32(0), false
-	for _, it := range order {
-		iface := t.at(it.id).iface()
-		if haveLast && iface == lastIface {
-			continue
+	var order []sortItem
+	for {
+		known := len(t.ifaces)
+		ranked := known <= 1<<16
+		order = t.order[:0]
+		lastIface, lastIdx := uint32(0), -1
+		for id := ws.head; id != noEntry; {
+			e := t.at(id)
+			if iface := e.iface(); lastIdx < 0 || iface != lastIface {
+				lastIface, lastIdx = iface, t.interfaceIndex(iface)
+				t.ifaceSeen[lastIdx] = t.gen
+			}
+			it := sortItem{id: id}
+			if ranked {
+				it.hi, it.lo = sortKey(e, uint16(lastIdx))
+			}
+			order = append(order, it)
+			id = e.next
 		}
-		lastIface, haveLast = iface, true
-		if i, found := slices.BinarySearch(t.ifaces, iface); found {
-			t.ifaceSeen[i] = t.gen
-		} else {
-			t.unknown = append(t.unknown, iface)
+		t.order = order
+		if len(t.ifaces) == known {
+			break
 		}
 	}
+	order = t.sortRecords(order)
 
 	// SKIPDATA and NODATA records, by interface.
+	// Every interface with skipped packets is known by now, and skips are
+	// sorted by interface like t.ifaces.
 	status := t.status[:0]
 	skips := ws.skips
 	s := 0
 	for i, iface := range t.ifaces {
-		for ; s < len(skips) && skips[s].iface < iface; s++ {
-			status = append(status, t.statusRecord(skips[s].iface, w, flow.LogStatusSkipData))
-			t.unknown = append(t.unknown, skips[s].iface)
-		}
 		if s < len(skips) && skips[s].iface == iface {
 			status = append(status, t.statusRecord(iface, w, flow.LogStatusSkipData))
 			s++
@@ -186,14 +177,7 @@ func (t *Table) emitWindow(ws *window) {
 			status = append(status, t.statusRecord(iface, w, flow.LogStatusNoData))
 		}
 	}
-	for ; s < len(skips); s++ {
-		status = append(status, t.statusRecord(skips[s].iface, w, flow.LogStatusSkipData))
-		t.unknown = append(t.unknown, skips[s].iface)
-	}
 	t.status = status
-	for _, iface := range t.unknown {
-		t.AddInterface(iface)
-	}
 
 	// Merge: a status record (start = window start) goes before an OK
 	// record that starts later or is on the same or a later interface.
@@ -226,8 +210,8 @@ func (t *Table) record(e *entry, w int64) Closed {
 	return Closed{
 		Key: flow.Key{
 			Interface: e.iface(),
-			Src:       addrFrom(&e.src, e.fam&3),
-			Dst:       addrFrom(&e.dst, e.fam>>2),
+			Src:       addrFrom(e.src, e.fam&3),
+			Dst:       addrFrom(e.dst, e.fam>>2),
 			SrcPort:   e.srcPort(),
 			DstPort:   e.dstPort(),
 			Protocol:  e.protocol(),
@@ -246,19 +230,6 @@ func (t *Table) record(e *entry, w int64) Closed {
 	}
 }
 
-// sortPrefix packs start offset (10 bits, < 600), interface (32), source
-// family (2) and the top 20 bits of the source address, in sort order.
-func sortPrefix(e *entry) uint64 {
-	var top uint64
-	switch e.fam & 3 {
-	case famV4:
-		top = uint64(binary.BigEndian.Uint32(e.src[12:])) >> 12
-	case famV6:
-		top = uint64(binary.BigEndian.Uint32(e.src[:4])) >> 12
-	}
-	return uint64(e.first)<<54 | uint64(e.iface())<<22 | uint64(e.fam&3)<<20 | top
-}
-
 // compareEntries orders two records of one window per rule 13: start,
 // interface, source, destination (netip.Addr.Compare order: family, then
 // address), source port, destination port, protocol, action.
@@ -269,10 +240,10 @@ func compareEntries(a, b *entry) int {
 	if c := cmp.Compare(uint64(a.iface()), uint64(b.iface())); c != 0 {
 		return c
 	}
-	if c := compareAddr(&a.src, a.fam&3, &b.src, b.fam&3); c != 0 {
+	if c := compareAddr(a.src, a.fam&3, b.src, b.fam&3); c != 0 {
 		return c
 	}
-	if c := compareAddr(&a.dst, a.fam>>2, &b.dst, b.fam>>2); c != 0 {
+	if c := compareAddr(a.dst, a.fam>>2, b.dst, b.fam>>2); c != 0 {
 		return c
 	}
 	if c := cmp.Compare(uint64(uint32(a.ports)), uint64(uint32(b.ports))); c != 0 {
@@ -281,12 +252,12 @@ func compareEntries(a, b *entry) int {
 	return cmp.Compare(uint64(a.meta&0xFFFF), uint64(b.meta&0xFFFF))
 }
 
-func compareAddr(a *[16]byte, af uint8, b *[16]byte, bf uint8) int {
-	if c := cmp.Compare(uint64(af), uint64(bf)); c != 0 {
+func compareAddr(a addr128, af uint8, b addr128, bf uint8) int {
+	if c := cmp.Compare(af, bf); c != 0 {
 		return c
 	}
-	if c := cmp.Compare(binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(b[:8])); c != 0 {
+	if c := cmp.Compare(a.hi, b.hi); c != 0 {
 		return c
 	}
-	return cmp.Compare(binary.BigEndian.Uint64(a[8:]), binary.BigEndian.Uint64(b[8:]))
+	return cmp.Compare(a.lo, b.lo)
 }

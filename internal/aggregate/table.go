@@ -118,11 +118,12 @@ type Table struct {
 	ifaces    []uint32
 	ifaceSeen []uint64
 	gen       uint64
-	unknown   []uint32 // interfaces seen in the batch being built but not known
 
-	batch  []Closed
-	status []Closed
-	order  []sortItem
+	batch       []Closed
+	status      []Closed
+	order       []sortItem
+	sortTmp     []sortItem
+	radixCounts [16][256]uint32
 
 	skipRegs  [numSkipRegs]uint8 // HyperLogLog registers over skipped records
 	skipAny   bool
@@ -194,11 +195,18 @@ func New(cfg Config, emit func(window int64, batch []Closed)) (*Table, error) {
 // adding an interface twice has no effect. An interface that had packets is
 // known from the first window of it that closes, even if never added.
 func (t *Table) AddInterface(iface uint32) {
+	t.interfaceIndex(iface)
+}
+
+// interfaceIndex returns the index of iface in the known interfaces,
+// adding it if needed.
+func (t *Table) interfaceIndex(iface uint32) int {
 	i, found := slices.BinarySearch(t.ifaces, iface)
 	if !found {
 		t.ifaces = slices.Insert(t.ifaces, i, iface)
 		t.ifaceSeen = slices.Insert(t.ifaceSeen, i, 0)
 	}
+	return i
 }
 
 // Add counts one packet of flow k at Unix second ts: length is its IP
@@ -228,8 +236,8 @@ func (t *Table) Add(k flow.Key, ts int64, length uint32, rawTCPFlags uint8, dir 
 
 	var key ckey
 	var srcFam, dstFam uint8
-	key.src, srcFam = addrBytes(k.Src)
-	key.dst, dstFam = addrBytes(k.Dst)
+	key.src, srcFam = addrWords(k.Src)
+	key.dst, dstFam = addrWords(k.Dst)
 	key.fam = srcFam | dstFam<<2
 	key.ports = uint64(k.Interface)<<32 | uint64(k.SrcPort)<<16 | uint64(k.DstPort)
 	key.meta = packMeta(ws.id, k.Protocol, k.Action)

@@ -706,3 +706,51 @@ func TestSkippedFlowsEstimate(t *testing.T) {
 		t.Errorf("estimated %d skipped flows, want %d ± 5%%", s.SkippedFlows, n)
 	}
 }
+
+// TestSortLargeWindows sorts windows big enough for the radix sort, with
+// keys that tie on the sort key's 128 bits (IPv6 sources with many flows)
+// and on nothing, against the reference's plain sort.
+func TestSortLargeWindows(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	addrs := []netip.Addr{v4a, v4b, v4c, v6a, v6b, v6m, {}}
+	for i := range 40 {
+		var a [16]byte
+		a[0], a[15] = 0x20, byte(i)
+		addrs = append(addrs, netip.AddrFrom16(a), netip.AddrFrom4([4]byte{10, byte(i), 0, 1}))
+	}
+	var events []event
+	for range 3 {
+		for range 20_000 {
+			k := flow.Key{
+				Interface: uint32(r.IntN(5)) * 1000,
+				Src:       addrs[r.IntN(len(addrs))], Dst: addrs[r.IntN(len(addrs))],
+				SrcPort: uint16(r.IntN(4)), DstPort: uint16(r.IntN(3)),
+				Protocol: []uint8{6, 17, 1}[r.IntN(3)], Action: flow.Action(r.IntN(3)),
+			}
+			events = append(events, event{packet: packet{key: k, ts: int64(r.IntN(600)), length: 1}})
+		}
+		events = append(events, iface(2500)) // a NODATA interface between the others
+	}
+	got, want, tab := run(t, Config{Interval: 600}, events)
+	diffOutputs(t, got, want)
+	if s := tab.Stats(); s.Records < 10_000 {
+		t.Fatalf("only %d records: the radix sort was not exercised", s.Records)
+	}
+}
+
+// TestSortManyInterfaces has more interfaces than the sort key's 16-bit
+// rank holds: the sort falls back to comparing entries.
+func TestSortManyInterfaces(t *testing.T) {
+	var events []event
+	for i := range 70_000 {
+		events = append(events, iface(uint32(i)))
+	}
+	r := rand.New(rand.NewPCG(8, 9))
+	for range 2000 {
+		k := tcp(v4a, v4b, uint16(r.IntN(50)), 80)
+		k.Interface = uint32(r.IntN(100)) * 700
+		events = append(events, event{packet: packet{key: k, ts: int64(r.IntN(60)), length: 1}})
+	}
+	got, want, _ := run(t, Config{Interval: 60}, events)
+	diffOutputs(t, got, want)
+}

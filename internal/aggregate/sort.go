@@ -1,0 +1,158 @@
+package aggregate
+
+import (
+	"cmp"
+	"slices"
+)
+
+// Records of a window are sorted per rule 13 by a 128-bit key that holds
+// the leading sort fields as one big-endian bit string:
+//
+//	start offset (10 bits) | interface rank (16) | source family (2) |
+//	source (0, 32 or 128) | destination family (2) | destination |
+//	source port (16) | destination port (16) | protocol (8) | action (8)
+//
+// cut to its first 128 bits. A family code fixes the length of the address
+// after it, so comparing these strings compares the fields in order; keys
+// that tie after the cut (same start, interface and IPv6 source, for
+// example) are put in order by compareEntries. The interface rank is its
+// index among the known interfaces, which are sorted. An IPv4 flow's key
+// holds everything but the protocol's low bits and the action, so ties are
+// rare, and the keys are sorted by radix: a window closing is O(n).
+
+// sortItem is one record of the window being emitted.
+type sortItem struct {
+	hi, lo uint64 // the key
+	id     uint32 // entry
+}
+
+// keyBits accumulates the bit string of a key.
+type keyBits struct {
+	hi, lo uint64
+	n      uint // bits written
+}
+
+// put appends the low width bits of v (v < 1<<width), dropping what goes
+// past 128 bits.
+func (b *keyBits) put(v uint64, width uint) {
+	if b.n+width > 128 {
+		if b.n >= 128 {
+			return
+		}
+		v >>= b.n + width - 128
+		width = 128 - b.n
+	}
+	if width == 64 {
+		b.hi, b.lo = b.lo, v
+	} else {
+		b.hi = b.hi<<width | b.lo>>(64-width)
+		b.lo = b.lo<<width | v
+	}
+	b.n += width
+}
+
+func (b *keyBits) putAddr(a addr128, fam uint8) {
+	b.put(uint64(fam), 2)
+	switch fam {
+	case famV4:
+		b.put(a.lo&0xFFFFFFFF, 32)
+	case famV6:
+		b.put(a.hi, 64)
+		b.put(a.lo, 64)
+	}
+}
+
+// sortKey returns the key of entry e whose interface has the given rank.
+func sortKey(e *entry, rank uint16) (hi, lo uint64) {
+	var b keyBits
+	b.put(uint64(e.first), 10)
+	b.put(uint64(rank), 16)
+	b.putAddr(e.src, e.fam&3)
+	b.putAddr(e.dst, e.fam>>2)
+	b.put(uint64(uint32(e.ports)), 32)
+	b.put(uint64(e.meta&0xFFFF), 16)
+	if b.n < 128 {
+		b.put(0, 128-b.n)
+	}
+	return b.hi, b.lo
+}
+
+// radixMin is the window size from which radix sort beats pdqsort.
+const radixMin = 256
+
+// sortRecords sorts items by key, then by compareEntries among equal keys.
+// It uses t.sortTmp as scratch and returns the sorted slice, which is items
+// or the scratch (t.order and t.sortTmp swap roles then).
+func (t *Table) sortRecords(items []sortItem) []sortItem {
+	if len(items) < radixMin {
+		slices.SortFunc(items, func(a, b sortItem) int {
+			if c := cmp.Compare(a.hi, b.hi); c != 0 {
+				return c
+			}
+			if c := cmp.Compare(a.lo, b.lo); c != 0 {
+				return c
+			}
+			return compareEntries(t.at(a.id), t.at(b.id))
+		})
+		return items
+	}
+	t.sortTmp = slices.Grow(t.sortTmp[:0], len(items))[:len(items)]
+	sorted, spare := t.radixSort(items, t.sortTmp)
+	t.order, t.sortTmp = sorted[:0], spare[:0]
+
+	// Runs of equal keys: order by the whole key.
+	for i := 0; i < len(sorted); {
+		j := i + 1
+		for j < len(sorted) && sorted[j].hi == sorted[i].hi && sorted[j].lo == sorted[i].lo {
+			j++
+		}
+		if j-i > 1 {
+			slices.SortFunc(sorted[i:j], func(a, b sortItem) int {
+				return compareEntries(t.at(a.id), t.at(b.id))
+			})
+		}
+		i = j
+	}
+	return sorted
+}
+
+// radixSort is an LSD radix sort on the 16 key bytes, skipping bytes that
+// are the same in every item. It returns the sorted slice and the other.
+func (t *Table) radixSort(a, tmp []sortItem) (sorted, spare []sortItem) {
+	counts := &t.radixCounts
+	*counts = [16][256]uint32{}
+	for i := range a {
+		hi, lo := a[i].hi, a[i].lo
+		for d := range 8 {
+			counts[d][byte(lo>>(8*d))]++
+			counts[8+d][byte(hi>>(8*d))]++
+		}
+	}
+	src, dst := a, tmp
+	for d := range 16 {
+		c := &counts[d]
+		if c[digit(&src[0], d)] == uint32(len(src)) {
+			continue
+		}
+		var sum uint32
+		for i, n := range c {
+			c[i] = sum
+			sum += n
+		}
+		for i := range src {
+			b := digit(&src[i], d)
+			dst[c[b]] = src[i]
+			c[b]++
+		}
+		src, dst = dst, src
+	}
+	return src, dst
+}
+
+// digit returns byte d of the key, 0 the least significant.
+func digit(it *sortItem, d int) byte {
+	if d < 8 {
+		return byte(it.lo >> (8 * d))
+	}
+	return byte(it.hi >> (8 * (d - 8)))
+}

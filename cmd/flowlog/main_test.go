@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowlog/flowlog/flow"
 )
@@ -48,7 +49,7 @@ func TestReadDefaultFormatToStdout(t *testing.T) {
 	var rec flow.Record
 	var packets uint64
 	for i, line := range lines[1:] {
-		if err := flow.DefaultFormat.ParseRecord([]byte(line), &rec); err != nil {
+		if err := flow.DefaultFormat().ParseRecord([]byte(line), &rec); err != nil {
 			t.Fatalf("line %d %q: %v", i+2, line, err)
 		}
 		if rec.Version != 2 || rec.AccountID != "000000000000" || !regexp.MustCompile(`^eni-[0-9a-f]{17}$`).MatchString(rec.InterfaceID) {
@@ -115,7 +116,7 @@ func TestReadCustomFormatJSONStdinAndGzipAgree(t *testing.T) {
 
 func TestReadDestWritesS3Layout(t *testing.T) {
 	dir := t.TempDir()
-	code, _, stderr := flowlog(t, nil, "read", "--interval", "60", "--dest", dir, "--account-id", "123456789012", "--region", "us-east-1", "--flow-log-id", "fl-1234abcd", samplePath)
+	code, _, stderr := flowlog(t, nil, "read", "--interval", "60", "--dest", dir, "--account-id", "123456789012", "--region", "us-east-1", "--flow-log-id", "fl-1234abcd", "--max-object-bytes", "100000", samplePath)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -148,13 +149,29 @@ func TestReadDestWritesS3Layout(t *testing.T) {
 			t.Errorf("%s: %v", rel, err)
 			return nil
 		}
+		period, err := time.Parse("20060102T1504Z", m[4]+"T"+m[5]+"Z")
+		if err != nil {
+			t.Fatal(err)
+		}
 		sc := bufio.NewScanner(zr)
 		sc.Scan()
-		if sc.Text() != flow.DefaultFormat.Header() {
+		if sc.Text() != flow.DefaultFormat().Header() {
 			t.Errorf("%s: first line %q is not the header", rel, sc.Text())
 		}
+		size := len(sc.Text()) + 1
+		var rec flow.Record
 		for sc.Scan() {
 			records++
+			size += len(sc.Text()) + 1
+			if err := flow.DefaultFormat().ParseRecord(sc.Bytes(), &rec); err != nil {
+				t.Fatalf("%s: %v", rel, err)
+			}
+			if rec.End < period.Unix() || rec.End >= period.Unix()+300 {
+				t.Errorf("%s holds a record ending at %d, outside its 5-minute period", rel, rec.End)
+			}
+		}
+		if size > 100000 {
+			t.Errorf("%s: %d bytes of text, more than --max-object-bytes", rel, size)
 		}
 		return sc.Err()
 	})

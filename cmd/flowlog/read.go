@@ -63,7 +63,7 @@ A summary goes to standard error.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.format, "format", flow.DefaultFormat.String(), "log `format`: ${field} tokens separated by spaces (see 'flowlog format fields')")
+	f.StringVar(&o.format, "format", flow.DefaultFormat().String(), "log `format`: ${field} tokens separated by spaces (see 'flowlog format fields')")
 	f.Int64Var(&o.interval, "interval", 600, "maximum aggregation interval in `seconds`: 60 or 600")
 	f.StringVar(&o.trafficType, "traffic-type", "ALL", "records to keep by action: ACCEPT, REJECT or ALL")
 	f.StringVar(&o.dest, "dest", "", "write objects in the S3 layout under this `directory` (or file:///path) instead of standard output")
@@ -160,9 +160,12 @@ func runRead(ctx context.Context, io streams, o *readOptions, input string) erro
 		dir *sink.Dir
 	)
 	if o.dest != "" {
-		root, err := sink.DirRoot(o.dest)
+		kind, root, err := sink.ParseDestination(o.dest)
 		if err != nil {
 			return usageError{fmt.Errorf("--dest: %w", err)}
+		}
+		if kind != sink.DestinationFile {
+			return usageError{fmt.Errorf("--dest %s: flowlog read writes to a local directory (S3 destinations come with the agent)", o.dest)}
 		}
 		id := o.flowLogID
 		if id == "" {
@@ -185,8 +188,8 @@ func runRead(ctx context.Context, io streams, o *readOptions, input string) erro
 	began := time.Now()
 	st, err := pipeline.Read(ctx, in, name, cfg, out)
 	elapsed := time.Since(began)
-	if st.Truncated != nil {
-		fmt.Fprintf(io.err, "flowlog: warning: %s is cut off at byte %d: records cover the %d packets before it\n", name, st.Truncated.Offset, st.Packets)
+	if st.Truncated {
+		fmt.Fprintf(io.err, "flowlog: warning: %s is cut off at byte %d: records cover the %d packets before it\n", name, st.TruncatedAt, st.Packets)
 	}
 	if o.ids.InterfaceID != "" && st.Interfaces > 1 {
 		fmt.Fprintf(io.err, "flowlog: warning: --interface-id named only the first of %d interfaces; the others got derived ids (use --inventory)\n", st.Interfaces)
@@ -231,9 +234,7 @@ func summarize(name string, st pipeline.ReadStats, dir *sink.Dir, elapsed time.D
 		s.ObjectKeys = dir.Published()
 		s.Objects = len(s.ObjectKeys)
 	}
-	if st.Truncated != nil {
-		s.Truncated, s.TruncatedAt = true, st.Truncated.Offset
-	}
+	s.Truncated, s.TruncatedAt = st.Truncated, st.TruncatedAt
 	return s
 }
 

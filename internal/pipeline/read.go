@@ -77,7 +77,8 @@ type ReadStats struct {
 	SkipData     uint64 // SKIPDATA records among them
 	SkippedFlows uint64 // flows not recorded because the flow table was full
 	Interfaces   int
-	Truncated    *pcapfile.TruncatedError // non-nil when the capture was cut off
+	Truncated    bool  // the capture was cut off mid-packet
+	TruncatedAt  int64 // byte offset (decompressed) where the cut record starts
 }
 
 // ErrTruncated is returned (wrapped) when the capture ends mid-packet and
@@ -193,8 +194,13 @@ func Read(ctx context.Context, r io.Reader, name string, cfg ReadConfig, sink Si
 	var trunc *pcapfile.TruncatedError
 	switch {
 	case readErr == nil:
-	case errors.As(readErr, &trunc):
-		st.Truncated = trunc
+	case errors.As(readErr, &trunc), errors.Is(readErr, io.ErrUnexpectedEOF):
+		// A gzip'd capture cut short ends in the decompressor's
+		// unexpected EOF rather than in a cut record.
+		st.Truncated, st.TruncatedAt = true, rd.Offset()
+		if trunc != nil {
+			st.TruncatedAt = trunc.Offset
+		}
 		if !cfg.AllowTruncated {
 			return st, fmt.Errorf("read %s: %w: %w", name, ErrTruncated, readErr)
 		}

@@ -11,12 +11,13 @@ import (
 // StreamSink writes records to a stream (stdout) as text lines with a
 // header line, like a text object, or as JSON lines.
 type StreamSink struct {
-	w       *bufio.Writer
-	format  *flow.Format
-	json    bool
-	header  bool
-	started bool
-	buf     []byte
+	w         *bufio.Writer
+	format    *flow.Format
+	json      bool
+	header    bool
+	started   bool
+	buf       []byte
+	lastFlush time.Time
 }
 
 // NewStreamSink writes records in format to w. With asJSON each record is

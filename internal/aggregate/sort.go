@@ -18,7 +18,9 @@ import (
 // example) are put in order by compareEntries. The interface rank is its
 // index among the known interfaces, which are sorted. An IPv4 flow's key
 // holds everything but the protocol's low bits and the action, so ties are
-// rare, and the keys are sorted by radix: a window closing is O(n).
+// rare. Large windows are sorted by radix on the key's first 64 bits (start,
+// interface, source family and 36 source bits), then each run that shares
+// them by comparison: a window closing is about O(n).
 
 // sortItem is one record of the window being emitted.
 type sortItem struct {
@@ -100,14 +102,18 @@ func (t *Table) sortRecords(items []sortItem) []sortItem {
 	sorted, spare := t.radixSort(items, t.sortTmp)
 	t.order, t.sortTmp = sorted[:0], spare[:0]
 
-	// Runs of equal keys: order by the whole key.
+	// The radix sort orders by hi only; runs of equal hi (records of one
+	// source, interface and start second) are ordered by lo, then in full.
 	for i := 0; i < len(sorted); {
 		j := i + 1
-		for j < len(sorted) && sorted[j].hi == sorted[i].hi && sorted[j].lo == sorted[i].lo {
+		for j < len(sorted) && sorted[j].hi == sorted[i].hi {
 			j++
 		}
 		if j-i > 1 {
 			slices.SortFunc(sorted[i:j], func(a, b sortItem) int {
+				if c := cmp.Compare(a.lo, b.lo); c != 0 {
+					return c
+				}
 				return compareEntries(t.at(a.id), t.at(b.id))
 			})
 		}
@@ -116,22 +122,23 @@ func (t *Table) sortRecords(items []sortItem) []sortItem {
 	return sorted
 }
 
-// radixSort is an LSD radix sort on the 16 key bytes, skipping bytes that
-// are the same in every item. It returns the sorted slice and the other.
+// radixSort is an LSD radix sort on the 8 bytes of the keys' hi word,
+// skipping bytes that are the same in every item. It returns the sorted
+// slice and the other one.
 func (t *Table) radixSort(a, tmp []sortItem) (sorted, spare []sortItem) {
 	counts := &t.radixCounts
-	*counts = [16][256]uint32{}
+	*counts = [8][256]uint32{}
 	for i := range a {
-		hi, lo := a[i].hi, a[i].lo
+		hi := a[i].hi
 		for d := range 8 {
-			counts[d][byte(lo>>(8*d))]++
-			counts[8+d][byte(hi>>(8*d))]++
+			counts[d][byte(hi>>(8*d))]++
 		}
 	}
 	src, dst := a, tmp
-	for d := range 16 {
+	for d := range 8 {
 		c := &counts[d]
-		if c[digit(&src[0], d)] == uint32(len(src)) {
+		shift := 8 * d
+		if c[byte(src[0].hi>>shift)] == uint32(len(src)) {
 			continue
 		}
 		var sum uint32
@@ -140,19 +147,11 @@ func (t *Table) radixSort(a, tmp []sortItem) (sorted, spare []sortItem) {
 			sum += n
 		}
 		for i := range src {
-			b := digit(&src[i], d)
+			b := byte(src[i].hi >> shift)
 			dst[c[b]] = src[i]
 			c[b]++
 		}
 		src, dst = dst, src
 	}
 	return src, dst
-}
-
-// digit returns byte d of the key, 0 the least significant.
-func digit(it *sortItem, d int) byte {
-	if d < 8 {
-		return byte(it.lo >> (8 * d))
-	}
-	return byte(it.hi >> (8 * (d - 8)))
 }

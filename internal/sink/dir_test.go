@@ -433,29 +433,37 @@ type constText struct{}
 func (constText) Header() string                         { return constHeader }
 func (constText) Append(b []byte, _ *flow.Record) []byte { return append(b, "ACCEPT"...) }
 
-func TestDirLateRecord(t *testing.T) {
-	d := newTestDir(t, t.TempDir(), 0)
+func TestDirLateRecordGetsItsOwnObject(t *testing.T) {
+	root := t.TempDir()
+	d := newTestDir(t, root, 0)
 	if err := d.Write(window(8, t0, 300, 10)); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Advance(t0 + 300); err != nil {
 		t.Fatal(err)
 	}
+	if n := len(d.Published()); n != 1 {
+		t.Fatalf("%d objects after the first period, want 1", n)
+	}
+	// A batch with records of the next period and one late record of the
+	// period already published: nothing is refused or lost.
 	late := window(8, t0+300, 60, 5)
 	late = append(late, flow.Record{End: t0 + 299})
-	err := d.Write(late)
-	if !errors.Is(err, ErrLateRecord) {
-		t.Fatalf("late record: %v, want ErrLateRecord", err)
+	if err := d.Write(late); err != nil {
+		t.Fatalf("late record: %v", err)
 	}
-	if !strings.Contains(err.Error(), "2018-06-20T16:20:00Z") {
-		t.Errorf("error %q does not name the period", err)
+	if err := d.Advance(t0 + 360); err != nil {
+		t.Fatal(err)
 	}
-	// Nothing of the refused batch was written.
+	keys := d.Published()
+	if len(keys) != 2 || !strings.Contains(keys[1], "_20180620T1620Z_") || keys[0] == keys[1] {
+		t.Fatalf("published %v: want the late record in a second object of the 16:20 period", keys)
+	}
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if st := d.Stats(); st.Records != 10 {
-		t.Errorf("%d records published, want the 10 before the late batch", st.Records)
+	if st := d.Stats(); st.Records != 16 || st.Objects != 3 {
+		t.Errorf("%d records in %d objects, want 16 in 3", st.Records, st.Objects)
 	}
 	if err := d.Write(window(8, t0+600, 60, 1)); !errors.Is(err, ErrClosed) {
 		t.Errorf("Write after Close: %v, want ErrClosed", err)

@@ -33,10 +33,11 @@ const outBytes = 64 << 10
 // compressor vanishes, small enough to stay in cache.
 const flushBytes = 64 << 10
 
-// ErrLateRecord is returned by Write for a record whose 5-minute period was
-// already completed and published by Advance: the caller broke the promise
-// it made with the watermark.
-var ErrLateRecord = errors.New("record for an already published period")
+// lateOrdinalBase numbers the objects opened for late records (records of a
+// period Advance already published) apart from the cut objects of a period,
+// so a late object never takes the name of an earlier one, even with equal
+// text.
+const lateOrdinalBase = 1 << 32
 
 // ErrClosed is returned by Write after Close.
 var ErrClosed = errors.New("sink closed")
@@ -104,21 +105,22 @@ type ObjectStats struct {
 // An ObjectWriter is safe for concurrent use, though records must arrive in
 // the order they are to be written.
 type ObjectWriter struct {
-	mu        sync.Mutex
-	layout    Layout
-	render    Renderer
-	header    []byte // header line and its line end
-	max       int64
-	level     int
-	store     Store
-	open      map[int64]*openObject // by period start
-	last      *openObject           // the object the previous record went to
-	spare     []*openObject         // finished objects kept for their compressor and buffer
-	watermark int64                 // highest watermark passed to Advance
-	closed    bool
-	carry     []byte // a rendered line moved from a cut object to its successor
-	published []string
-	stats     ObjectStats
+	mu          sync.Mutex
+	layout      Layout
+	render      Renderer
+	header      []byte // header line and its line end
+	max         int64
+	level       int
+	store       Store
+	open        map[int64]*openObject // by period start
+	last        *openObject           // the object the previous record went to
+	spare       []*openObject         // finished objects kept for their compressor and buffer
+	watermark   int64                 // highest watermark passed to Advance
+	lateObjects int                   // objects opened for periods already published
+	closed      bool
+	carry       []byte // a rendered line moved from a cut object to its successor
+	published   []string
+	stats       ObjectStats
 }
 
 // openObject is an object that still takes records.
@@ -187,8 +189,9 @@ const minInt64 = -1 << 63
 // Write appends recs, in order, to the open objects of their periods
 // (PeriodOf(r.End)), cutting an object before a line that would take it past
 // MaxObjectBytes (an object holds at least one record). A record of a period
-// already completed by Advance is refused with ErrLateRecord before anything
-// of the batch is written. An I/O error discards the object it happened to
+// already completed by Advance (a packet that arrived long after its window
+// closed) is not lost: it goes to a new object of its period, published by
+// the next Advance or Close. An I/O error discards the object it happened to
 // (counted in Stats) and stops the batch: the record being written when it
 // happened, if not in that object, and the records after it are not written.
 func (w *ObjectWriter) Write(recs []flow.Record) error {
@@ -198,20 +201,19 @@ func (w *ObjectWriter) Write(recs []flow.Record) error {
 		return fmt.Errorf("write %d records: %w", len(recs), ErrClosed)
 	}
 	for i := range recs {
-		if p := PeriodOf(recs[i].End); p+PeriodSeconds <= w.watermark {
-			return fmt.Errorf("write record %d ending at %d (period %s, watermark %d): %w",
-				i, recs[i].End, time.Unix(p, 0).UTC().Format(time.RFC3339), w.watermark, ErrLateRecord)
-		}
-	}
-	for i := range recs {
 		r := &recs[i]
 		p := PeriodOf(r.End)
 		o := w.last
 		if o == nil || o.period != p {
 			o = w.open[p]
 			if o == nil {
+				ordinal := 0
+				if p+PeriodSeconds <= w.watermark {
+					ordinal = lateOrdinalBase + w.lateObjects
+					w.lateObjects++
+				}
 				var err error
-				if o, err = w.create(p, 0); err != nil {
+				if o, err = w.create(p, ordinal); err != nil {
 					return err
 				}
 			}
@@ -256,7 +258,7 @@ func (w *ObjectWriter) Advance(watermark int64) error {
 	if watermark > w.watermark {
 		w.watermark = watermark
 	}
-	return w.publishWhere(func(period int64) bool { return period+PeriodSeconds <= watermark })
+	return w.publishWhere(func(period int64) bool { return period+PeriodSeconds <= w.watermark })
 }
 
 // Close publishes every object still open. Write fails after Close; a second

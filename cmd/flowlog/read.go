@@ -213,6 +213,7 @@ type readSummary struct {
 	Recorded     uint64   `json:"recorded_packets"`
 	NotIP        uint64   `json:"not_ip_packets"`
 	Excluded     uint64   `json:"excluded_packets"`
+	BadTime      uint64   `json:"bad_timestamp_packets"`
 	Records      uint64   `json:"records"`
 	NoData       uint64   `json:"nodata_records"`
 	SkipData     uint64   `json:"skipdata_records"`
@@ -227,7 +228,7 @@ type readSummary struct {
 func summarize(name string, st pipeline.ReadStats, dir *sink.Dir, elapsed time.Duration) readSummary {
 	s := readSummary{
 		Input: name, Packets: st.Packets, CaptureBytes: st.CaptureBytes, Recorded: st.Recorded,
-		NotIP: st.NotIP, Excluded: st.Excluded, Records: st.Records, NoData: st.NoData,
+		NotIP: st.NotIP, Excluded: st.Excluded, BadTime: st.BadTime, Records: st.Records, NoData: st.NoData,
 		SkipData: st.SkipData, DroppedFlows: st.SkippedFlows, Seconds: elapsed.Seconds(),
 	}
 	if dir != nil {
@@ -239,6 +240,6 @@ func summarize(name string, st pipeline.ReadStats, dir *sink.Dir, elapsed time.D
 }
 
 func (s readSummary) line() string {
-	return fmt.Sprintf("flowlog: read %d packets (%d bytes) from %s in %.2fs: %d records (%d NODATA, %d SKIPDATA), %d objects; not recorded: %d non-IP, %d excluded; dropped: %d flows (flow table full)",
-		s.Packets, s.CaptureBytes, s.Input, s.Seconds, s.Records, s.NoData, s.SkipData, s.Objects, s.NotIP, s.Excluded, s.DroppedFlows)
+	return fmt.Sprintf("flowlog: read %d packets (%d bytes) from %s in %.2fs: %d records (%d NODATA, %d SKIPDATA), %d objects; not recorded: %d non-IP, %d excluded, %d with bad timestamps; dropped: %d flows (flow table full)",
+		s.Packets, s.CaptureBytes, s.Input, s.Seconds, s.Records, s.NoData, s.SkipData, s.Objects, s.NotIP, s.Excluded, s.BadTime, s.DroppedFlows)
 }

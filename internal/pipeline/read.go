@@ -72,10 +72,11 @@ type ReadStats struct {
 	Recorded     uint64 // packets counted into records
 	NotIP        uint64 // frames that are not IPv4/IPv6 or whose IP header is broken
 	Excluded     uint64 // packets of traffic AWS does not log
+	BadTime      uint64 // packets stamped before 1970 or after maxPacketSecond (not recorded)
 	Records      uint64 // records written (after the traffic-type filter)
 	NoData       uint64 // NODATA records among them
 	SkipData     uint64 // SKIPDATA records among them
-	SkippedFlows uint64 // flows not recorded because the flow table was full
+	SkippedFlows uint64 // flows not recorded because the flow table was full (estimate)
 	Interfaces   int
 	Truncated    bool  // the capture was cut off mid-packet
 	TruncatedAt  int64 // byte offset (decompressed) where the cut record starts
@@ -161,6 +162,11 @@ func Read(ctx context.Context, r io.Reader, name string, cfg ReadConfig, sink Si
 				dir = flow.DirectionIngress
 			}
 		}
+		sec := floorSeconds(pkt.Timestamp)
+		if sec < 0 || sec >= maxPacketSecond {
+			st.BadTime++
+			continue
+		}
 		st.Recorded++
 		table.Add(flow.Key{
 			Interface: uint32(pkt.Interface),
@@ -170,7 +176,7 @@ func Read(ctx context.Context, r io.Reader, name string, cfg ReadConfig, sink Si
 			DstPort:   dp.DstPort,
 			Protocol:  dp.Protocol,
 			Action:    flow.ActionAccept,
-		}, floorSeconds(pkt.Timestamp), dp.Length, dp.TCPFlags, dir)
+		}, sec, dp.Length, dp.TCPFlags, dir)
 	}
 	st.CaptureBytes = uint64(rd.Offset())
 	// Interfaces declared after the last packet (or in a capture with no
@@ -209,6 +215,11 @@ func Read(ctx context.Context, r io.Reader, name string, cfg ReadConfig, sink Si
 	}
 	return st, nil
 }
+
+// maxPacketSecond bounds packet timestamps (2242-03-16). A corrupt
+// timestamp far in the future would otherwise make every window up to it
+// a NODATA record: billions of them.
+const maxPacketSecond = 1 << 33
 
 // floorSeconds converts Unix nanoseconds to whole seconds, rounding down
 // also before 1970.

@@ -173,3 +173,53 @@ func TestLatePacketIsNotLost(t *testing.T) {
 		t.Errorf("objects of the 16:20 period: %d, want 2 (the window's and the late record's): %v", late, dir.Published())
 	}
 }
+
+// pcapngMicro builds a little-endian pcapng with one Ethernet interface
+// (microsecond timestamps) and one enhanced packet block per packet; unlike
+// pcap it can hold timestamps past 2106.
+func pcapngMicro(pkts []pkt) []byte {
+	le := binary.LittleEndian
+	block := func(typ uint32, body []byte) []byte {
+		for len(body)%4 != 0 {
+			body = append(body, 0)
+		}
+		b := le.AppendUint32(nil, typ)
+		b = le.AppendUint32(b, uint32(12+len(body)))
+		b = append(b, body...)
+		return le.AppendUint32(b, uint32(12+len(body)))
+	}
+	shb := le.AppendUint32(nil, 0x1a2b3c4d)
+	shb = le.AppendUint16(shb, 1)
+	shb = le.AppendUint16(shb, 0)
+	shb = le.AppendUint64(shb, ^uint64(0))
+	out := block(0x0a0d0d0a, shb)
+	idb := le.AppendUint16(nil, 1) // Ethernet
+	idb = le.AppendUint16(idb, 0)
+	idb = le.AppendUint32(idb, 65535)
+	out = append(out, block(1, idb)...)
+	for _, p := range pkts {
+		us := uint64(p.sec) * 1e6
+		epb := le.AppendUint32(nil, 0)
+		epb = le.AppendUint32(epb, uint32(us>>32))
+		epb = le.AppendUint32(epb, uint32(us))
+		epb = le.AppendUint32(epb, uint32(len(p.frame)))
+		epb = le.AppendUint32(epb, uint32(len(p.frame)))
+		out = append(out, block(6, append(epb, p.frame...))...)
+	}
+	return out
+}
+
+func TestImplausibleTimestampsAreNotRecorded(t *testing.T) {
+	a := udpFrame("10.0.0.1", "10.0.0.2", 1000, 2000, 10)
+	// A corrupt timestamp in 2500 would otherwise make ~26 M empty windows
+	// of NODATA records between the two packets.
+	out, st := readToText(t, pcapngMicro([]pkt{{t0, a}, {16725225600, a}}), testConfig(t, 60))
+	if st.BadTime != 1 || st.Recorded != 1 || strings.Count(out, "\n") != 1 {
+		t.Errorf("stats %+v, output %q", st, out)
+	}
+	// The same capture with a sane second timestamp records both.
+	_, st = readToText(t, pcapngMicro([]pkt{{t0, a}, {t0 + 30, a}}), testConfig(t, 60))
+	if st.BadTime != 0 || st.Recorded != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
 	"time"
 
 	"github.com/flowlog/flowlog/flow"
@@ -155,38 +154,15 @@ func runRead(ctx context.Context, io streams, o *readOptions, input string) erro
 		name, in = input, f
 	}
 
-	var (
-		out pipeline.Sink
-		dir *sink.Dir
-	)
+	out := destination{sink: pipeline.NewStreamSink(io.out, cfg.Format, o.output == "json", !o.noHeader)}
 	if o.dest != "" {
-		kind, root, err := sink.ParseDestination(o.dest)
-		if err != nil {
-			return usageError{fmt.Errorf("--dest: %w", err)}
-		}
-		if kind != sink.DestinationFile {
-			return usageError{fmt.Errorf("--dest %s: flowlog read writes to a local directory (S3 destinations come with the agent)", o.dest)}
-		}
-		id := o.flowLogID
-		if id == "" {
-			id = inventory.DeriveID("fl", nil, cfg.Format.String(), strconv.FormatInt(o.interval, 10), string(cfg.TrafficType), cfg.Inventory.AccountID())
-		}
-		dir, err = sink.NewDir(sink.DirConfig{
-			Root:           root,
-			Layout:         sink.Layout{AccountID: cfg.Inventory.AccountID(), Region: cfg.Inventory.Region(), FlowLogID: id, Hive: o.hive, PerHour: o.perHour},
-			Format:         cfg.Format,
-			MaxObjectBytes: o.maxObjectBytes,
-		})
-		if err != nil {
+		if out, err = openDestination(o, cfg); err != nil {
 			return err
 		}
-		out = dir
-	} else {
-		out = pipeline.NewStreamSink(io.out, cfg.Format, o.output == "json", !o.noHeader)
 	}
 
 	began := time.Now()
-	st, err := pipeline.Read(ctx, in, name, cfg, out)
+	st, err := pipeline.Read(ctx, in, name, cfg, out.sink)
 	elapsed := time.Since(began)
 	if st.Truncated {
 		fmt.Fprintf(io.err, "flowlog: warning: %s is cut off at byte %d: records cover the %d packets before it\n", name, st.TruncatedAt, st.Packets)
@@ -194,7 +170,7 @@ func runRead(ctx context.Context, io streams, o *readOptions, input string) erro
 	if o.ids.InterfaceID != "" && st.Interfaces > 1 {
 		fmt.Fprintf(io.err, "flowlog: warning: --interface-id named only the first of %d interfaces; the others got derived ids (use --inventory)\n", st.Interfaces)
 	}
-	sum := summarize(name, st, dir, elapsed)
+	sum := summarize(name, st, out, elapsed)
 	if o.dest != "" && o.output == "json" {
 		_ = json.NewEncoder(io.out).Encode(sum)
 	}
@@ -225,14 +201,14 @@ type readSummary struct {
 	TruncatedAt  int64    `json:"truncated_at,omitempty"`
 }
 
-func summarize(name string, st pipeline.ReadStats, dir *sink.Dir, elapsed time.Duration) readSummary {
+func summarize(name string, st pipeline.ReadStats, out destination, elapsed time.Duration) readSummary {
 	s := readSummary{
 		Input: name, Packets: st.Packets, CaptureBytes: st.CaptureBytes, Recorded: st.Recorded,
 		NotIP: st.NotIP, Excluded: st.Excluded, BadTime: st.BadTime, Records: st.Records, NoData: st.NoData,
 		SkipData: st.SkipData, DroppedFlows: st.SkippedFlows, Seconds: elapsed.Seconds(),
 	}
-	if dir != nil {
-		s.ObjectKeys = dir.Published()
+	if out.published != nil {
+		s.ObjectKeys = out.published()
 		s.Objects = len(s.ObjectKeys)
 	}
 	s.Truncated, s.TruncatedAt = st.Truncated, st.TruncatedAt

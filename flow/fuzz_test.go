@@ -242,3 +242,42 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSetField checks that setting every column of a line with SetField
+// gives the record ParseRecord gives, and the same error for a bad value.
+func FuzzSetField(f *testing.F) {
+	f.Add("2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK")
+	f.Add("2 123456789010 eni-1235b8ca123456789 - - - - - - - 1431280876 1431280934 - NODATA")
+	f.Add("2 1 eni-1 2001:db8::1 ::ffff:1.2.3.4 65536 -1 256 18446744073709551616 x -5 9223372036854775808 accept ok")
+	format := DefaultFormat()
+	f.Fuzz(func(t *testing.T, line string) {
+		var want Record
+		wantErr := format.ParseRecord([]byte(line), &want)
+		toks := strings.FieldsFunc(line, func(c rune) bool { return c < 0x80 && isFormatSpace(byte(c)) })
+		if len(toks) != format.Len() {
+			return
+		}
+		// Start from a record full of other values: SetField must
+		// overwrite or clear each field it is given.
+		got := Record{AccountID: "x", SrcPort: 9, SrcAddr: netip.MustParseAddr("9.9.9.9"), Action: ActionReject, Start: 7}
+		got.Present = format.Set()
+		var gotErr error
+		for i, id := range format.Fields() {
+			if err := got.SetField(id, []byte(toks[i])); err != nil && gotErr == nil {
+				gotErr = err
+			}
+		}
+		if (wantErr == nil) != (gotErr == nil) {
+			t.Fatalf("%q: ParseRecord error %v, SetField error %v", line, wantErr, gotErr)
+		}
+		if wantErr != nil {
+			if wantErr.Error() != gotErr.Error() {
+				t.Fatalf("%q: ParseRecord error %v, SetField error %v", line, wantErr, gotErr)
+			}
+			return
+		}
+		if !reflect.DeepEqual(want, got) {
+			t.Fatalf("%q:\nParseRecord %+v\nSetField    %+v", line, want, got)
+		}
+	})
+}

@@ -342,20 +342,43 @@ type cloudWatchDocument struct {
 // or another error when the input itself cannot be read (then the stream
 // is over). rec follows the rules of Format.ParseRecord.
 func (rd *Reader) Next(rec *Record) error {
+	line, context, err := rd.nextLine()
+	if err != nil {
+		return err
+	}
+	return rd.parse(line, rec, rd.last, context)
+}
+
+// NextLine returns the next record line without parsing it, for readers
+// that parse only some of its fields: header lines are consumed (they set
+// the Format), CloudWatch Logs messages come back as lines, trailing
+// blanks are trimmed and empty lines skipped. f is the format the line is
+// in: the last header's, else ReaderOptions.Format, else nil — then the
+// default format applies if the line has its number of values, and the
+// line is otherwise an error wrapping ErrNoFormat, as Next reports it.
+// The line is valid until the next call. Errors are those of Next.
+func (rd *Reader) NextLine() (line []byte, f *Format, err error) {
+	line, _, err = rd.nextLine()
+	return line, rd.format, err
+}
+
+// nextLine returns the next record line and, for a CloudWatch Logs
+// message, the context error messages about it start with.
+func (rd *Reader) nextLine() ([]byte, string, error) {
 	if !rd.started {
 		rd.start()
 	}
 	for {
 		if rd.done != nil {
-			return rd.done
+			return nil, "", rd.done
 		}
 		if len(rd.events) > 0 {
-			return rd.nextEvent(rec)
+			return rd.nextEvent()
 		}
 		// Skip leading blanks to see whether a JSON document starts here.
 		for {
 			if rd.r == rd.w && !rd.fill(readChunk) {
-				return rd.endOfInput()
+				return nil, "", rd.endOfInput()
 			}
 			if c := rd.buf[rd.r]; c != ' ' && c != '\t' {
 				break
@@ -364,17 +387,17 @@ func (rd *Reader) Next(rec *Record) error {
 		}
 		if rd.buf[rd.r] == '{' {
 			if err := rd.readDocument(); err != nil {
-				return err
+				return nil, "", err
 			}
 			continue
 		}
 		line, err := rd.readLine()
 		if err == io.EOF {
-			return rd.endOfInput()
+			return nil, "", rd.endOfInput()
 		}
 		rd.last = rd.lineNo
 		if err != nil {
-			return &LineError{Line: rd.lineNo, Err: fmt.Errorf("longer than %d bytes: %w", MaxLineBytes, err)}
+			return nil, "", &LineError{Line: rd.lineNo, Err: fmt.Errorf("longer than %d bytes: %w", MaxLineBytes, err)}
 		}
 		line = bytes.TrimRight(line, " \t\r")
 		if len(line) == 0 {
@@ -383,12 +406,12 @@ func (rd *Reader) Next(rec *Record) error {
 		if isFormatLine(line) {
 			f, err := ParseHeader(string(line))
 			if err != nil {
-				return &LineError{Line: rd.lineNo, Err: fmt.Errorf("parse header: %w", err)}
+				return nil, "", &LineError{Line: rd.lineNo, Err: fmt.Errorf("parse header: %w", err)}
 			}
 			rd.format = f
 			continue
 		}
-		return rd.parse(line, rec, rd.lineNo, "")
+		return line, "", nil
 	}
 }
 
@@ -419,13 +442,13 @@ func (rd *Reader) readDocument() error {
 	return nil
 }
 
-func (rd *Reader) nextEvent(rec *Record) error {
+func (rd *Reader) nextEvent() ([]byte, string, error) {
 	msg := rd.events[0]
 	rd.events = rd.events[1:]
 	idx := rd.eventIndex
 	rd.eventIndex++
 	rd.last = rd.eventLine
-	return rd.parse(bytes.TrimSpace([]byte(msg)), rec, rd.eventLine, "log event "+strconv.Itoa(idx)+": ")
+	return bytes.TrimSpace([]byte(msg)), "log event " + strconv.Itoa(idx) + ": ", nil
 }
 
 // parse parses one record line; context prefixes error messages.

@@ -41,6 +41,7 @@ func (t *Table) closeStates(n int, until int64) {
 		t.emitWindow(ws)
 		if !ws.late {
 			t.emitFrom = ws.start + t.interval
+			t.forgetRemoved(ws.start)
 		}
 		if ws.count > 0 {
 			if head == noEntry {
@@ -105,8 +106,10 @@ func (t *Table) emitGaps(until int64) {
 			t.stats.NoDataRecords += uint64(len(b))
 			t.stats.Windows++
 			t.emit(w, b)
+			t.forgetRemoved(w)
 		}
 	}
+	t.forgetRemoved(until - 1)
 	t.emitFrom = until
 }
 

@@ -44,6 +44,7 @@ type Stats struct {
 	// standard error 1.6%; near exact for a few hundred flows).
 	SkippedFlows    uint64
 	LatePackets     uint64 // packets whose window had already been emitted
+	LostPackets     uint64 // packets a live source lost before the table (AddLost)
 	Windows         uint64 // batches emitted (one per closed window, plus late batches)
 	Records         uint64 // OK records emitted
 	NoDataRecords   uint64
@@ -124,6 +125,7 @@ type Table struct {
 	ifaces    []uint32
 	ifaceSeen []uint64
 	gen       uint64
+	removals  []removal // interfaces to forget once a window is emitted (live.go)
 
 	batch       []Closed
 	status      []Closed
@@ -200,7 +202,11 @@ func New(cfg Config, emit func(window int64, batch []Closed)) (*Table, error) {
 // windows it has no packet in. It applies to every window not closed yet;
 // adding an interface twice has no effect. An interface that was never
 // added becomes known when the first window it has packets in closes.
+// It cancels a pending RemoveInterface.
 func (t *Table) AddInterface(iface uint32) {
+	if len(t.removals) > 0 {
+		t.removals = slices.DeleteFunc(t.removals, func(r removal) bool { return r.iface == iface })
+	}
 	t.interfaceIndex(iface)
 }
 
@@ -272,7 +278,7 @@ func (t *Table) Add(k flow.Key, ts int64, length uint32, rawTCPFlags uint8, dir 
 		return
 	}
 	if t.live >= t.maxFlows {
-		t.skip(ws, k.Interface, h)
+		t.skip(ws, k.Interface, h, 1)
 		return
 	}
 	id = t.alloc()
@@ -388,16 +394,10 @@ func (t *Table) newWindow(start int64, late bool) *window {
 	return ws
 }
 
-// skip counts a packet that found the table full.
-func (t *Table) skip(ws *window, iface uint32, h uint64) {
-	t.stats.SkippedPackets++
-	i, found := slices.BinarySearchFunc(ws.skips, iface, func(s skipCount, iface uint32) int {
-		return cmp.Compare(s.iface, iface)
-	})
-	if !found {
-		ws.skips = slices.Insert(ws.skips, i, skipCount{iface: iface})
-	}
-	ws.skips[i].packets++
+// skip counts packets of one flow that found the table full.
+func (t *Table) skip(ws *window, iface uint32, h uint64, packets uint64) {
+	t.stats.SkippedPackets += packets
+	ws.addSkip(iface, packets)
 
 	// HyperLogLog register update: the top bits pick the register, the
 	// rank is the position of the first 1 bit in the rest.
@@ -407,6 +407,18 @@ func (t *Table) skip(ws *window, iface uint32, h uint64) {
 		t.skipRegs[reg] = rank
 	}
 	t.skipAny = true
+}
+
+// addSkip counts packets of iface that are missing from the window's
+// records, which makes the window's batch carry SKIPDATA for iface.
+func (ws *window) addSkip(iface uint32, packets uint64) {
+	i, found := slices.BinarySearchFunc(ws.skips, iface, func(s skipCount, iface uint32) int {
+		return cmp.Compare(s.iface, iface)
+	})
+	if !found {
+		ws.skips = slices.Insert(ws.skips, i, skipCount{iface: iface})
+	}
+	ws.skips[i].packets += packets
 }
 
 // skipEstimate is the HyperLogLog estimate of the distinct skipped records

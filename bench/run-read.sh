@@ -6,6 +6,7 @@
 #   bench/run-read.sh                  # 5 M packets / 200 k flows, -count 5
 #   COUNT=3 BENCHTIME=1s bench/run-read.sh
 #   PACKETS=1000000 FLOWS=10000 bench/run-read.sh
+#   PIN_CPU=1 bench/run-read.sh        # pin to another core than 0
 #
 # Raw outputs stay in bench/out/ (ignored by git).
 set -euo pipefail
@@ -23,11 +24,12 @@ flows=${FLOWS:-200000}
 bench=${BENCH:-.}
 genflags=(-gen.packets "$packets" -gen.flows "$flows")
 
+cpu=${PIN_CPU:-0}
 pin=()
 pinning="none (taskset not available)"
-if command -v taskset >/dev/null && taskset -c 0 true 2>/dev/null; then
-	pin=(taskset -c 0)
-	pinning="taskset -c 0 (one core; GOMAXPROCS follows the affinity mask), go test -cpu 1"
+if command -v taskset >/dev/null && taskset -c "$cpu" true 2>/dev/null; then
+	pin=(taskset -c "$cpu")
+	pinning="taskset -c $cpu (one core; GOMAXPROCS follows the affinity mask), go test -cpu 1"
 fi
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -43,6 +45,7 @@ echo "== benchmarks"
 args=(-test.run '^$' -test.bench "$bench" -test.benchmem -test.cpu 1
 	-test.count "$count" -test.benchtime "$benchtime" -test.timeout 60m "${genflags[@]}")
 (cd bench && "${pin[@]}" "$bin" "${args[@]}") | tee "$out/read-bench.txt"
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo "== allocation and memory tests"
 (cd bench && "${pin[@]}" "$bin" -test.run 'TestReadPathNoAllocsPerPacket|TestReadAllocsDoNotGrowWithPackets|TestFlowTableBytesPerFlow' \
@@ -66,7 +69,7 @@ if [[ -f bench/read-analysis.md ]]; then
 	notes=(-notes bench/read-analysis.md)
 fi
 go run ./bench/benchreport -bench "$out/read-bench.txt" -tests "$out/read-tests.txt" \
-	-command "cd bench && ${pin[*]} go test -c && ./bench.test ${args[*]}" -pinning "$pinning" -capture "$out/capture.txt" -load-before "$load_before" \
+	-command "cd bench && ${pin[*]} go test -c && ./bench.test ${args[*]}" -pinning "$pinning" -capture "$out/capture.txt" -load-before "$load_before" -load-after "$load_after" \
 	-profile "CPU profile: pipeline.Read, generated capture (flat)=$out/read.cpu.top" \
 	-profile "CPU profile: pipeline.Read, generated capture (cumulative)=$out/read.cpu.cum" \
 	-profile "CPU profile: pipeline.Read, largest corpus capture (cumulative)=$out/corpus.cpu.cum" \

@@ -70,8 +70,9 @@ func run(args []string, stderr io.Writer) error {
 		out = filepath.Join(out, cfg.FileName())
 	}
 	if keep && out != "-" {
-		if _, err := os.Stat(out); err == nil {
-			fmt.Fprintf(stderr, "gencap: %s exists\n", out)
+		if fi, err := os.Stat(out); err == nil {
+			fmt.Fprintf(stderr, "gencap: kept %s (%d bytes, written earlier with the same settings: %d packets, %d conversations, IPv6 %g, seed %d, %v)\n",
+				out, fi.Size(), cfg.Packets, cfg.Flows, cfg.IPv6, cfg.Seed, cfg.Duration)
 			fmt.Println(out)
 			return nil
 		}

@@ -116,6 +116,7 @@ type ObjectWriter struct {
 	last        *openObject           // the object the previous record went to
 	spare       []*openObject         // finished objects kept for their compressor and buffer
 	watermark   int64                 // highest watermark passed to Advance
+	goodMark    int64                 // watermark after the last Advance that published everything it had to (Reset returns to it)
 	lateObjects int                   // objects opened for periods already published
 	closed      bool
 	carry       []byte // a rendered line moved from a cut object to its successor
@@ -181,6 +182,7 @@ func NewObjectWriter(cfg ObjectConfig, store Store) (*ObjectWriter, error) {
 		store:     store,
 		open:      make(map[int64]*openObject),
 		watermark: minInt64,
+		goodMark:  minInt64,
 	}, nil
 }
 
@@ -258,7 +260,11 @@ func (w *ObjectWriter) Advance(watermark int64) error {
 	if watermark > w.watermark {
 		w.watermark = watermark
 	}
-	return w.publishWhere(func(period int64) bool { return period+PeriodSeconds <= w.watermark })
+	err := w.publishWhere(func(period int64) bool { return period+PeriodSeconds <= w.watermark })
+	if err == nil {
+		w.goodMark = w.watermark
+	}
+	return err
 }
 
 // Close publishes every object still open. Write fails after Close; a second

@@ -176,15 +176,15 @@ func (m *meter) stop() uint64 {
 // 1, the two agree on a quiet machine. Allocations are counted (allocs/pkt)
 // and weighed (allocB/pkt): work per window or per record shows up in the
 // bytes even when the count per packet is near zero.
-func reportPackets(b *testing.B, packets uint64, ac *meter, allocs uint64) {
+func reportPackets(b *testing.B, packets uint64, m *meter, allocs uint64) {
 	total := float64(packets) * float64(b.N)
 	b.ReportMetric(total/b.Elapsed().Seconds(), "pkts/s")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/total, "ns/pkt")
-	if ac.cpuUsed > 0 {
-		b.ReportMetric(total/(float64(ac.cpuUsed)/1e9), "pkts/cpu-s")
+	if m.cpuUsed > 0 {
+		b.ReportMetric(total/(float64(m.cpuUsed)/1e9), "pkts/cpu-s")
 	}
 	b.ReportMetric(float64(allocs)/total, "allocs/pkt")
-	b.ReportMetric(float64(ac.bytesUsed)/total, "allocB/pkt")
+	b.ReportMetric(float64(m.bytesUsed)/total, "allocB/pkt")
 }
 
 // benchRead runs pipeline.Read b.N times over the capture open returns.
@@ -192,10 +192,10 @@ func benchRead(b *testing.B, open func() (reader io.Reader, done func()), newSin
 	cfg := readConfig(b)
 	ctx := context.Background()
 	var st pipeline.ReadStats
-	var ac meter
+	var m meter
 	b.ReportAllocs()
 	b.ResetTimer()
-	ac.start()
+	m.start()
 	for range b.N {
 		r, done := open()
 		var err error
@@ -206,9 +206,9 @@ func benchRead(b *testing.B, open func() (reader io.Reader, done func()), newSin
 		}
 		sinkRecords += st.Records
 	}
-	allocs := ac.stop()
+	allocs := m.stop()
 	b.StopTimer()
-	reportPackets(b, st.Packets, &ac, allocs)
+	reportPackets(b, st.Packets, &m, allocs)
 	// Records (NODATA included) cost per record, not per packet; a capture
 	// spanning many windows pays for each of them.
 	b.ReportMetric(float64(st.Records), "records/op")
@@ -276,11 +276,11 @@ func BenchmarkPcapNext(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.SetBytes(fi.Size())
-	var ac meter
+	var m meter
 	var packets uint64
 	b.ReportAllocs()
 	b.ResetTimer()
-	ac.start()
+	m.start()
 	for range b.N {
 		f, err := os.Open(path)
 		if err != nil {
@@ -304,9 +304,9 @@ func BenchmarkPcapNext(b *testing.B) {
 		f.Close()
 		sinkPackets = packets
 	}
-	allocs := ac.stop()
+	allocs := m.stop()
 	b.StopTimer()
-	reportPackets(b, packets, &ac, allocs)
+	reportPackets(b, packets, &m, allocs)
 }
 
 // frameSet is a capture held in memory, decoded once for the benchmarks
@@ -402,13 +402,13 @@ func BenchmarkDecodeAggregate(b *testing.B) {
 		b.Fatal(err)
 	}
 	packets := uint64(fs.frames.Len())
-	var ac meter
+	var m meter
 
 	b.Run("stage=decode", func(b *testing.B) {
 		var dp decode.Packet
 		b.ReportAllocs()
 		b.ResetTimer()
-		ac.start()
+		m.start()
 		for range b.N {
 			var length uint64
 			for i := range fs.frames.Len() {
@@ -418,15 +418,15 @@ func BenchmarkDecodeAggregate(b *testing.B) {
 			}
 			sinkLength = length
 		}
-		allocs := ac.stop()
+		allocs := m.stop()
 		b.StopTimer()
-		reportPackets(b, packets, &ac, allocs)
+		reportPackets(b, packets, &m, allocs)
 	})
 
 	b.Run("stage=aggregate", func(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
-		ac.start()
+		m.start()
 		for range b.N {
 			var records uint64
 			table := newTable(b, func(_ int64, batch []aggregate.Closed) { records += uint64(len(batch)) })
@@ -436,15 +436,15 @@ func BenchmarkDecodeAggregate(b *testing.B) {
 			table.Flush()
 			sinkRecords = records
 		}
-		allocs := ac.stop()
+		allocs := m.stop()
 		b.StopTimer()
-		reportPackets(b, packets, &ac, allocs)
+		reportPackets(b, packets, &m, allocs)
 	})
 
 	b.Run("stage=decode+aggregate", func(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
-		ac.start()
+		m.start()
 		for range b.N {
 			var records uint64
 			table := newTable(b, func(_ int64, batch []aggregate.Closed) { records += uint64(len(batch)) })
@@ -452,9 +452,9 @@ func BenchmarkDecodeAggregate(b *testing.B) {
 			table.Flush()
 			sinkRecords = records
 		}
-		allocs := ac.stop()
+		allocs := m.stop()
 		b.StopTimer()
-		reportPackets(b, packets, &ac, allocs)
+		reportPackets(b, packets, &m, allocs)
 	})
 }
 
@@ -523,11 +523,11 @@ func TestReadAllocsDoNotGrowWithPackets(t *testing.T) {
 			t.Fatal(err)
 		}
 		data := buf.Bytes()
-		var ac meter
+		var m meter
 		var st pipeline.ReadStats
-		ac.start()
+		m.start()
 		st, err := pipeline.Read(context.Background(), bytes.NewReader(data), "generated", cfg, &discardSink{})
-		allocs := ac.stop()
+		allocs := m.stop()
 		if err != nil {
 			t.Fatal(err)
 		}

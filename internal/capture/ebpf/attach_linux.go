@@ -28,9 +28,9 @@ type attachment struct {
 	ikey    flowlogIfaceKey
 	ingress *ebpf.Program
 	egress  *ebpf.Program
-	links   []link.Link         // TCX
+	links   []link.Link          // TCX
 	filters []*netlink.BpfFilter // clsact, kernels before 6.6
-	ns      netns.NsHandle      // -1 for the agent's own namespace
+	ns      netns.NsHandle       // -1 for the agent's own namespace
 }
 
 func (a *attachment) close() error {

@@ -27,7 +27,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define MAX_L2_STEPS 8     /* VLAN tags, LLC/SNAP, PPPoE headers in a row */
 #define MAX_MPLS_LABELS 8
-#define MAX_IPV6_EXT 12    /* IPv6 extension headers before the upper layer */
+#define MAX_IPV6_EXT 512   /* IPv6 extension headers before the upper layer */
 
 #define EEXIST 17
 
@@ -194,6 +194,98 @@ static __always_inline int parse_ipv4(struct cur *c, __u32 off, struct pkt *p)
 	return PARSE_OK;
 }
 
+/* ext_walk is the state of the IPv6 extension header walk, which runs in
+ * a bpf_loop callback so that a long chain costs no verifier complexity. */
+struct ext_walk {
+	struct cur c;
+	struct pkt p;
+	__u32 off;
+	__u32 end;
+	__u32 start;
+	__u8 next;
+	__u8 done;
+};
+
+/* ext_step walks one extension header; it returns 1 when the walk is over
+ * (w->p.proto set), 0 to go on. */
+static __always_inline long ext_step(struct ext_walk *w)
+{
+	__u8 e[8];
+	__u32 size;
+	__u32 off = w->off;
+	__u32 left = off < w->end ? w->end - off : 0;
+	__u8 next = w->next;
+
+	switch (next) {
+	case IPPROTO_HOPOPTS:
+	case IPPROTO_ROUTING:
+	case IPPROTO_DSTOPTS:
+		if (left < 2 || load(&w->c, off, e, 2)) {
+			w->p.proto = next;
+			return 1;
+		}
+		size = ((__u32)e[1] + 1) * 8;
+		break;
+	case IPPROTO_AH:
+		if (left < 2 || load(&w->c, off, e, 2)) {
+			w->p.proto = next;
+			return 1;
+		}
+		size = ((__u32)e[1] + 2) * 4;
+		break;
+	case IPPROTO_FRAGMENT: {
+		if (left < 8 || load(&w->c, off, e, 8)) {
+			w->p.proto = next;
+			return 1;
+		}
+		__u16 offflags = be16(e + 2);
+		__u32 ident = be32(e + 4);
+		if (offflags >> 3) {
+			w->p.fragment = FRAG_LATER;
+			w->p.frag_id = ident;
+			w->p.proto = e[0];
+			return 1;
+		}
+		if ((offflags & 1) && w->p.fragment == FRAG_NONE) {
+			w->p.fragment = FRAG_FIRST;
+			w->p.frag_id = ident;
+		}
+		size = 8;
+		break;
+	}
+	default:
+		w->p.proto = next;
+		w->p.hdr_len = off - w->start;
+		transport(&w->c, off, w->end, &w->p);
+		return 1;
+	}
+	if (left < size) {
+		w->p.proto = next;
+		return 1;
+	}
+	w->next = e[0];
+	w->off = off + size;
+	return 0;
+}
+
+/* Two callbacks, so that each reads packets one way only (a tracing
+ * program may not call bpf_skb_load_bytes, even on a dead branch). */
+static long ext_step_skb(__u64 i, void *data)
+{
+	struct ext_walk *w = data;
+	w->c.kern = 0;
+	w->done = ext_step(w);
+	return w->done;
+}
+
+static long ext_step_kern(__u64 i, void *data)
+{
+	struct ext_walk *w = data;
+	w->c.kern = 1;
+	w->done = ext_step(w);
+	return w->done;
+}
+
 static __always_inline int parse_ipv6(struct cur *c, __u32 off, struct pkt *p)
 {
 	__u8 h[40];
@@ -220,68 +312,25 @@ static __always_inline int parse_ipv6(struct cur *c, __u32 off, struct pkt *p)
 	__builtin_memcpy(p->src, h + 8, 16);
 	__builtin_memcpy(p->dst, h + 24, 16);
 
-	__u8 next = h[6];
-	__u32 start = off;
-	off += 40;
-	/* Every extension header is at least 8 bytes long. */
-	for (int i = 0; i < MAX_IPV6_EXT; i++) {
-		__u8 e[8];
-		__u32 size;
-		__u32 left = off < end ? end - off : 0;
-
-		switch (next) {
-		case IPPROTO_HOPOPTS:
-		case IPPROTO_ROUTING:
-		case IPPROTO_DSTOPTS:
-			if (left < 2 || load(c, off, e, 2)) {
-				p->proto = next;
-				return PARSE_OK;
-			}
-			size = ((__u32)e[1] + 1) * 8;
-			break;
-		case IPPROTO_AH:
-			if (left < 2 || load(c, off, e, 2)) {
-				p->proto = next;
-				return PARSE_OK;
-			}
-			size = ((__u32)e[1] + 2) * 4;
-			break;
-		case IPPROTO_FRAGMENT: {
-			if (left < 8 || load(c, off, e, 8)) {
-				p->proto = next;
-				return PARSE_OK;
-			}
-			__u16 offflags = be16(e + 2);
-			__u32 ident = be32(e + 4);
-			if (offflags >> 3) {
-				p->fragment = FRAG_LATER;
-				p->frag_id = ident;
-				p->proto = e[0];
-				return PARSE_OK;
-			}
-			if ((offflags & 1) && p->fragment == FRAG_NONE) {
-				p->fragment = FRAG_FIRST;
-				p->frag_id = ident;
-			}
-			size = 8;
-			break;
-		}
-		default:
-			p->proto = next;
-			p->hdr_len = off - start;
-			transport(c, off, end, p);
-			return PARSE_OK;
-		}
-		if (left < size) {
-			p->proto = next;
-			return PARSE_OK;
-		}
-		next = e[0];
-		off += size;
-	}
-	/* More extension headers than MAX_IPV6_EXT: report the next header
-	 * that was not walked, as if it could not be read. */
-	p->proto = next;
+	struct ext_walk w = {
+		.c = *c,
+		.p = *p,
+		.off = off + 40,
+		.end = end,
+		.start = off,
+		.next = h[6],
+	};
+	/* Every extension header is at least 8 bytes long, so a chain ends
+	 * within the packet's length / 8 steps; MAX_IPV6_EXT covers any
+	 * chain within the first 4 KiB. Past it, the protocol is the next
+	 * header not walked, as if it could not be read. */
+	if (c->kern)
+		bpf_loop(MAX_IPV6_EXT, ext_step_kern, &w, 0);
+	else
+		bpf_loop(MAX_IPV6_EXT, ext_step_skb, &w, 0);
+	if (!w.done)
+		w.p.proto = w.next;
+	*p = w.p;
 	return PARSE_OK;
 }
 

@@ -248,7 +248,7 @@ func TestGSOCountsSegments(t *testing.T) {
 	}
 	got, _ := drainSums(t, s)
 	want := map[oracleKey]sums{
-		{flow.Key{Interface: id, Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.0.2.2"), SrcPort: 40000, DstPort: 443, Protocol: 6, Action: flow.ActionAccept}, flow.DirectionEgress}: {Packets: 3, Bytes: 3052 + 2*52},
+		{flow.Key{Interface: id, Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.0.2.2"), SrcPort: 40000, DstPort: 443, Protocol: 6, Action: flow.ActionAccept}, flow.DirectionEgress}:    {Packets: 3, Bytes: 3052 + 2*52},
 		{flow.Key{Interface: id, Src: netip.MustParseAddr("2001:db8::1"), Dst: netip.MustParseAddr("2001:db8::2"), SrcPort: 5353, DstPort: 53, Protocol: 17, Action: flow.ActionAccept}, flow.DirectionEgress}: {Packets: 2, Bytes: 40 + 2416 + (40 + 8 + 8)},
 	}
 	if d := diffSums(want, got); len(d) > 0 {

@@ -5,19 +5,24 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io/fs"
+	"io"
 	"os"
 	"path/filepath"
 )
 
-// ackFile is the name of the file holding the ack state in the spool
-// directory; ackTemp is where a new state is written before it replaces
-// the old one by rename, so a crash leaves one or the other, never half.
+// The ack file holds the ack state in two fixed slots of ackSlotLen
+// bytes, written alternately in place: a new state goes to the slot that
+// does not hold the latest one, so a crash in the middle of a write
+// leaves the previous state intact in the other slot, and overwriting
+// allocated bytes needs no free space: delivery can acknowledge, and so
+// delete segments, on a full disk. A slot is "FLSA", a sequence number,
+// the ack offset, the durable bound and the offset it applies up to
+// (int64 little endian each) and a CRC-32C of the bytes before it. The
+// valid slot with the higher sequence number is the state.
 const (
-	ackFile  = "ack"
-	ackTemp  = "ack.tmp"
-	ackMagic = "FLSA"
-	ackLen   = 32
+	ackFile    = "ack"
+	ackMagic   = "FLSA"
+	ackSlotLen = 4 + 8*4 + 4
 )
 
 // ackState is how far the destination has acknowledged the spool.
@@ -34,73 +39,120 @@ type ackState struct {
 	Upto   int64
 }
 
-func (a ackState) encode() []byte {
-	b := make([]byte, 0, ackLen)
+func (a ackState) encode(seq uint64) []byte {
+	b := make([]byte, 0, ackSlotLen)
 	b = append(b, ackMagic...)
+	b = binary.LittleEndian.AppendUint64(b, seq)
 	b = binary.LittleEndian.AppendUint64(b, uint64(a.Offset))
 	b = binary.LittleEndian.AppendUint64(b, uint64(a.Bound))
 	b = binary.LittleEndian.AppendUint64(b, uint64(a.Upto))
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
-func decodeAck(b []byte) (ackState, error) {
-	if len(b) != ackLen || string(b[:4]) != ackMagic {
-		return ackState{}, fmt.Errorf("%w: ack state of %d bytes", errCorrupt, len(b))
+func decodeAck(b []byte) (ackState, uint64, error) {
+	if len(b) != ackSlotLen || string(b[:4]) != ackMagic {
+		return ackState{}, 0, fmt.Errorf("%w: no ack state", errCorrupt)
 	}
-	if crc32.Checksum(b[:ackLen-4], castagnoli) != binary.LittleEndian.Uint32(b[ackLen-4:]) {
-		return ackState{}, fmt.Errorf("%w: ack state checksum", errCorrupt)
+	if crc32.Checksum(b[:ackSlotLen-4], castagnoli) != binary.LittleEndian.Uint32(b[ackSlotLen-4:]) {
+		return ackState{}, 0, fmt.Errorf("%w: ack state checksum", errCorrupt)
 	}
+	seq := binary.LittleEndian.Uint64(b[4:])
 	a := ackState{
-		Offset: int64(binary.LittleEndian.Uint64(b[4:])),
-		Bound:  int64(binary.LittleEndian.Uint64(b[12:])),
-		Upto:   int64(binary.LittleEndian.Uint64(b[20:])),
+		Offset: int64(binary.LittleEndian.Uint64(b[12:])),
+		Bound:  int64(binary.LittleEndian.Uint64(b[20:])),
+		Upto:   int64(binary.LittleEndian.Uint64(b[28:])),
 	}
 	if a.Offset < 0 || a.Upto < a.Offset {
-		return ackState{}, fmt.Errorf("%w: ack offsets %d, %d", errCorrupt, a.Offset, a.Upto)
+		return ackState{}, 0, fmt.Errorf("%w: ack offsets %d, %d", errCorrupt, a.Offset, a.Upto)
 	}
-	return a, nil
+	return a, seq, nil
 }
 
-// readAck reads the ack state of dir; a missing file is the zero state.
-func readAck(dir string) (ackState, error) {
-	b, err := os.ReadFile(filepath.Join(dir, ackFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return ackState{Bound: minInt64}, nil
-	}
-	if err != nil {
-		return ackState{Bound: minInt64}, fmt.Errorf("read ack state: %w", err)
-	}
-	a, err := decodeAck(b)
-	if err != nil {
-		return ackState{Bound: minInt64}, fmt.Errorf("read ack state %s: %w", filepath.Join(dir, ackFile), err)
-	}
-	return a, nil
+// ackLog is the open ack file.
+type ackLog struct {
+	f   *os.File
+	seq uint64 // sequence number of the latest state
 }
 
-// writeAck replaces the ack state of dir atomically (write, rename). It
-// does not fsync: losing an ack in a power failure only means delivering
-// again what was delivered, which at-least-once allows; a segment whose
-// deletion reached the disk before the ack that covers it held only
-// delivered entries, so a replay that finds it gone skips nothing owed.
-// sync makes it durable (used when the spool stops).
-func writeAck(dir string, a ackState, sync bool) error {
-	tmp := filepath.Join(dir, ackTemp)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+// openAck opens (creating) the ack file of dir and reads the state. A new
+// file holds the zero state. When neither slot is valid the error says so
+// and the state is the zero state: everything in the spool is delivered
+// again, duplicates rather than loss.
+func openAck(dir string) (*ackLog, ackState, error) {
+	zero := ackState{Bound: minInt64}
+	path := filepath.Join(dir, ackFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
+		return nil, zero, fmt.Errorf("open ack state: %w", err)
+	}
+	l := &ackLog{f: f}
+	var b [2 * ackSlotLen]byte
+	n, err := io.ReadFull(f, b[:])
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		f.Close()
+		return nil, zero, fmt.Errorf("read ack state: %w", err)
+	}
+	if n == 0 {
+		// New: allocate both slots now, while there is space.
+		err := l.write(zero, false)
+		if err == nil {
+			err = l.write(zero, true)
+		}
+		if err != nil {
+			f.Close()
+			return nil, zero, err
+		}
+		return l, zero, nil
+	}
+	state, found := zero, false
+	var firstErr error
+	for i := range 2 {
+		a, seq, err := decodeAck(b[i*ackSlotLen : (i+1)*ackSlotLen])
+		if err != nil {
+			firstErr = cmpErr(firstErr, err)
+			continue
+		}
+		if !found || seq > l.seq {
+			state, l.seq, found = a, seq, true
+		}
+	}
+	if !found {
+		return l, zero, fmt.Errorf("read ack state %s: %w", path, firstErr)
+	}
+	return l, state, nil
+}
+
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// write stores a in the slot not holding the latest state. It does not
+// fsync unless sync: losing an ack in a power failure only means
+// delivering again what was delivered, which at-least-once allows; and a
+// segment whose deletion reached the disk before the ack that covers it
+// held only delivered entries, so a replay that finds it gone skips
+// nothing owed.
+func (l *ackLog) write(a ackState, sync bool) error {
+	seq := l.seq + 1
+	if _, err := l.f.WriteAt(a.encode(seq), int64(seq%2)*ackSlotLen); err != nil {
 		return fmt.Errorf("write ack state: %w", err)
 	}
-	_, err = f.Write(a.encode())
-	if err == nil && sync {
-		err = f.Sync()
+	if sync {
+		if err := l.f.Sync(); err != nil {
+			return fmt.Errorf("sync ack state: %w", err)
+		}
 	}
-	if closeErr := f.Close(); err == nil {
-		err = closeErr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, ackFile))
-	}
-	if err != nil {
-		return fmt.Errorf("write ack state: %w", err)
-	}
+	l.seq = seq
 	return nil
+}
+
+func (l *ackLog) close() {
+	if l != nil && l.f != nil {
+		l.f.Sync()
+		l.f.Close()
+		l.f = nil
+	}
 }

@@ -213,7 +213,7 @@ func (c *consumer) commit(a ackState, sync bool) {
 	if a == c.ack && !sync {
 		return
 	}
-	if err := writeAck(c.s.cfg.Dir, a, sync); err != nil {
+	if err := c.s.acks.write(a, sync); err != nil {
 		c.s.report(err)
 		return
 	}

@@ -2,6 +2,9 @@ package spool
 
 import (
 	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -153,13 +156,55 @@ func TestResyncSkipsOneEntry(t *testing.T) {
 
 func TestAckRoundTrip(t *testing.T) {
 	a := ackState{Offset: 1234, Bound: -5, Upto: 99999}
-	got, err := decodeAck(a.encode())
-	if err != nil || got != a {
-		t.Fatalf("decodeAck = %+v, %v", got, err)
+	got, seq, err := decodeAck(a.encode(7))
+	if err != nil || got != a || seq != 7 {
+		t.Fatalf("decodeAck = %+v, %d, %v", got, seq, err)
 	}
-	b := a.encode()
-	b[9] ^= 1
-	if _, err := decodeAck(b); err == nil {
+	b := a.encode(7)
+	b[13] ^= 1
+	if _, _, err := decodeAck(b); err == nil {
 		t.Fatal("corrupt ack accepted")
 	}
+}
+
+// TestAckSlots: the latest state wins; a torn write of it leaves the
+// previous one; two bad slots are reported and read as the zero state.
+func TestAckSlots(t *testing.T) {
+	dir := t.TempDir()
+	l, a, err := openAck(dir)
+	if err != nil || a != (ackState{Bound: minInt64}) {
+		t.Fatalf("new ack file: %+v, %v", a, err)
+	}
+	states := []ackState{{10, minInt64, 10}, {20, 5, 30}, {40, 6, 50}}
+	for _, st := range states {
+		if err := l.write(st, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.close()
+	path := filepath.Join(dir, ackFile)
+	if fi, err := os.Stat(path); err != nil || fi.Size() != 2*ackSlotLen {
+		t.Fatalf("ack file: %v, %v", fi, err)
+	}
+	l, a, err = openAck(dir)
+	if err != nil || a != states[2] {
+		t.Fatalf("reopened: %+v, %v", a, err)
+	}
+	// Tear the slot of the latest state.
+	slot := int64(l.seq%2) * ackSlotLen
+	l.close()
+	f, _ := os.OpenFile(path, os.O_WRONLY, 0)
+	f.WriteAt([]byte{0xde, 0xad}, slot+20)
+	f.Close()
+	l, a, err = openAck(dir)
+	if err != nil || a != states[1] {
+		t.Fatalf("after a torn write: %+v, %v, want %+v", a, err, states[1])
+	}
+	l.close()
+	os.WriteFile(path, make([]byte, 2*ackSlotLen), 0o600)
+	l, a, err = openAck(dir)
+	if !errors.Is(err, ErrCorrupt) || a != (ackState{Bound: minInt64}) || l == nil {
+		t.Fatalf("both slots bad: %+v, %v", a, err)
+	}
+	l.close()
 }

@@ -120,18 +120,20 @@ type salvaged struct {
 // it deletes acknowledged segments, truncates an entry a crash cut off,
 // quarantines corrupt segments and returns their intact entries.
 func (s *Spool) recover() (ackState, []salvaged, error) {
-	ack, err := readAck(s.cfg.Dir)
+	acks, ack, err := openAck(s.cfg.Dir)
+	if acks == nil {
+		return ack, nil, err
+	}
+	s.acks = acks
 	if err != nil {
 		// Without the ack state everything still in the spool is delivered
 		// again: duplicates, not loss.
 		s.reportLocked(err)
-		ack = ackState{Bound: minInt64}
 	}
 	des, err := os.ReadDir(s.cfg.Dir)
 	if err != nil {
 		return ack, nil, fmt.Errorf("read spool directory: %w", err)
 	}
-	os.Remove(filepath.Join(s.cfg.Dir, ackTemp))
 	var segs []segment
 	for _, de := range des {
 		if base, ok := parseSegmentName(de.Name()); ok && de.Type().IsRegular() {

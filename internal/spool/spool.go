@@ -69,6 +69,7 @@ type Spool struct {
 	diskFull bool
 	stats    Stats
 	lock     *os.File
+	acks     *ackLog
 
 	wake   chan struct{} // new entries or closing; capacity 1
 	cancel context.CancelFunc
@@ -155,6 +156,7 @@ func (s *Spool) Start(ctx context.Context) error {
 		err = s.openSegment(max(ack.Offset, s.end))
 	}
 	if err != nil {
+		s.acks.close()
 		unlockDir(s.lock)
 		s.closeActive()
 		return err
@@ -274,6 +276,7 @@ func (s *Spool) Stop() {
 	defer s.mu.Unlock()
 	s.syncLocked()
 	s.closeActive()
+	s.acks.close()
 	unlockDir(s.lock)
 	if !s.destClosed {
 		if r, ok := s.dest.(Resetter); ok {

@@ -43,10 +43,12 @@ type File struct {
 
 // Interface pins the ids and addresses of one interface. It matches a
 // source interface by Index (capture interface number) or by Name (pcapng
-// if_name or Linux link name).
+// if_name or Linux link name); for the agent, a Linux link by Name within
+// network namespace Netns ("" is the agent's own).
 type Interface struct {
 	Index       *int     `yaml:"index"`
 	Name        string   `yaml:"name"`
+	Netns       string   `yaml:"netns"`
 	InterfaceID string   `yaml:"interface-id"`
 	SubnetID    string   `yaml:"subnet-id"`
 	VPCID       string   `yaml:"vpc-id"`
@@ -128,7 +130,7 @@ func (f *File) Validate() error {
 	check("", "subnet-id", f.SubnetID)
 	check("", "instance-id", f.InstanceID)
 	seenIndex := map[int]bool{}
-	seenName := map[string]bool{}
+	seenName := map[[2]string]bool{}
 	for i, it := range f.Interfaces {
 		where := fmt.Sprintf("interfaces[%d]: ", i)
 		if it.Index == nil && it.Name == "" {
@@ -144,10 +146,13 @@ func (f *File) Validate() error {
 			seenIndex[*it.Index] = true
 		}
 		if it.Name != "" {
-			if seenName[it.Name] {
+			if seenName[[2]string{it.Netns, it.Name}] {
 				errs = append(errs, fmt.Errorf("%sname %q: listed twice", where, it.Name))
 			}
-			seenName[it.Name] = true
+			seenName[[2]string{it.Netns, it.Name}] = true
+		}
+		if it.Netns != "" && it.Name == "" {
+			errs = append(errs, fmt.Errorf("%snetns %q: needs a name to match a link in it", where, it.Netns))
 		}
 		check(where, "interface-id", it.InterfaceID)
 		check(where, "subnet-id", it.SubnetID)
@@ -282,6 +287,9 @@ func (inv *Inventory) Resolve(seed []byte, index int, name string) Resolved {
 	var entry *Interface
 	for i := range inv.file.Interfaces {
 		it := &inv.file.Interfaces[i]
+		if it.Netns != "" {
+			continue // a link of the agent's, not a capture interface
+		}
 		if (it.Index != nil && *it.Index == index) || (it.Name != "" && it.Name == name) {
 			entry = it
 			break

@@ -206,6 +206,7 @@ func (s *Source) hook(a *attachment) error {
 			}
 			a.filters = append(a.filters, f)
 		}
+		s.tcx = modeNetlink
 		return nil
 	})
 }

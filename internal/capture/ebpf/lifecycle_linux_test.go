@@ -177,9 +177,9 @@ func TestLiveDetachAndNetlink(t *testing.T) {
 			settle()
 			got, lost := drainSums(t, s)
 			want := map[oracleKey]sums{
-				key(idA, flow.DirectionEgress, addrA4, addrB4, p1, 7200, 17, flow.ActionAccept): {Packets: 2, Bytes: 38 + 48},
+				key(idA, flow.DirectionEgress, addrA4, addrB4, p1, 7200, 17, flow.ActionAccept):  {Packets: 2, Bytes: 38 + 48},
 				key(idB, flow.DirectionIngress, addrA4, addrB4, p1, 7200, 17, flow.ActionAccept): {Packets: 2, Bytes: 38 + 48},
-				key(idA, flow.DirectionEgress, addrA4, addrB4, p2, 7200, 17, flow.ActionAccept): {Packets: 1, Bytes: 58},
+				key(idA, flow.DirectionEgress, addrA4, addrB4, p2, 7200, 17, flow.ActionAccept):  {Packets: 1, Bytes: 58},
 			}
 			if d := diffSums(want, got); len(d) > 0 || len(lost) != 0 {
 				t.Errorf("lost %v; %s", lost, strings.Join(d, "\n"))

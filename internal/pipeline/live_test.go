@@ -117,8 +117,8 @@ func TestLiveLogWindowsOnTheClock(t *testing.T) {
 	l.AddInterface(2, res("eni-00000002", "", "10.0.0.2"), nil)
 	l.AddInterface(3, res("eni-00000003", ""), nil)
 	l.Add(delta(1, "192.0.2.1", "8.8.8.8", 4000, 53, 17, 1001, 2, flow.DirectionEgress))
-	l.Add(delta(2, "10.0.0.9", "10.0.0.2", 1, 2, 6, 1002, 1, flow.DirectionUnknown))   // direction from the address
-	l.Add(delta(2, "10.0.0.9", "169.254.169.254", 1, 80, 6, 1002, 7, 0))              // excluded
+	l.Add(delta(2, "10.0.0.9", "10.0.0.2", 1, 2, 6, 1002, 1, flow.DirectionUnknown)) // direction from the address
+	l.Add(delta(2, "10.0.0.9", "169.254.169.254", 1, 80, 6, 1002, 7, 0))             // excluded
 	l.Add(delta(9, "10.0.0.9", "10.0.0.2", 1, 2, 6, 1002, 1, flow.DirectionIngress)) // not covered
 	l.AddLost(3, 1003, 5)
 	l.AddLost(9, 1003, 5)

@@ -1,0 +1,172 @@
+package analyze
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Input is one flow log object to read: a local file, standard input or
+// an S3 object.
+type Input struct {
+	Name string // path, s3://bucket/key, or "standard input"
+	Size int64  // bytes; -1 when unknown
+	src  source
+}
+
+// source opens an input's bytes.
+type source interface {
+	// open returns the input as a stream.
+	open(ctx context.Context) (io.ReadCloser, error)
+}
+
+// fileSource is a local file.
+type fileSource struct{ path string }
+
+func (s fileSource) open(context.Context) (io.ReadCloser, error) { return os.Open(s.path) }
+
+// readerSource is a stream given to the analyzer (standard input).
+type readerSource struct{ r io.Reader }
+
+func (s readerSource) open(context.Context) (io.ReadCloser, error) { return io.NopCloser(s.r), nil }
+
+// StdinName is the name standard input goes by in messages.
+const StdinName = "standard input"
+
+// ReaderInput returns an Input that reads r (standard input, a pipe).
+func ReaderInput(name string, r io.Reader) Input {
+	return Input{Name: name, Size: -1, src: readerSource{r}}
+}
+
+// FileInput returns an Input that reads the local file at path.
+func FileInput(path string) (Input, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return Input{}, err
+	}
+	if fi.IsDir() {
+		return Input{}, fmt.Errorf("%s is a directory", path)
+	}
+	return Input{Name: path, Size: fi.Size(), src: fileSource{path}}, nil
+}
+
+// Lister lists the inputs an argument names: a file, standard input
+// ("-"), a directory tree, an S3 prefix, or a glob pattern.
+type Lister struct {
+	Stdin io.Reader    // what "-" reads
+	Range TimeRange    // prunes AWS-layout folders and objects that cannot hold records in the range
+	S3    *S3          // opens s3:// arguments; nil: they are errors
+}
+
+// List calls fn for each input arg names, in key order. Directories and
+// S3 prefixes are walked; in the AWS layout, folders and objects whose
+// date, hour and name time cannot hold records in l.Range are skipped
+// without being read (or, for folders, listed), and the log trees of other
+// AWS services (AWSLogs/ACCOUNT/CloudTrail, …) are left out.
+func (l *Lister) List(ctx context.Context, arg string, fn func(Input) error) error {
+	switch {
+	case arg == "-":
+		if l.Stdin == nil {
+			return errors.New("standard input is not available")
+		}
+		return fn(ReaderInput(StdinName, l.Stdin))
+	case strings.HasPrefix(arg, "s3://"):
+		if l.S3 == nil {
+			return fmt.Errorf("%s: S3 is not configured", arg)
+		}
+		return l.S3.walk(ctx, arg, l.Range, fn)
+	}
+	fi, err := os.Stat(arg)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && strings.ContainsAny(arg, "*?[") {
+			matches, gerr := filepath.Glob(arg)
+			if gerr != nil {
+				return fmt.Errorf("pattern %s: %w", arg, gerr)
+			}
+			if len(matches) == 0 {
+				return fmt.Errorf("%s: no file matches", arg)
+			}
+			for _, m := range matches {
+				if err := l.List(ctx, m, fn); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		return err
+	}
+	if !fi.IsDir() {
+		if !l.keep(arg, false) {
+			return nil
+		}
+		return fn(Input{Name: arg, Size: fi.Size(), src: fileSource{arg}})
+	}
+	return l.walkDir(ctx, arg, fn)
+}
+
+// keep reports whether the file or folder at p may hold records in range.
+func (l *Lister) keep(p string, isDir bool) bool {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		abs = p
+	}
+	key := filepath.ToSlash(abs)
+	if isDir && otherAWSService(key) {
+		return false
+	}
+	if l.Range.IsZero() {
+		return true
+	}
+	span, ok := layoutSpan(key, isDir)
+	return !ok || span.mayMatch(l.Range)
+}
+
+func (l *Lister) walkDir(ctx context.Context, dir string, fn func(Input) error) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p := filepath.Join(dir, e.Name())
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		typ := e.Type()
+		if typ&fs.ModeSymlink != 0 {
+			fi, err := os.Stat(p)
+			if err != nil {
+				continue
+			}
+			typ = fi.Mode().Type()
+		}
+		switch {
+		case typ.IsDir():
+			if l.keep(p, true) {
+				if err := l.walkDir(ctx, p, fn); err != nil {
+					return err
+				}
+			}
+		case typ.IsRegular():
+			if !logFileName(e.Name()) || !l.keep(p, false) {
+				continue
+			}
+			fi, err := os.Stat(p)
+			if err != nil {
+				continue // removed since the listing
+			}
+			if err := fn(Input{Name: p, Size: fi.Size(), src: fileSource{p}}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+

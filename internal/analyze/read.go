@@ -1,0 +1,387 @@
+package analyze
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowlog/flowlog/flow"
+)
+
+// ReadConfig says how the inputs of a report are read.
+type ReadConfig struct {
+	// Format is the format of records that no header line precedes
+	// (--format); nil: a header line, else the default format.
+	Format *flow.Format
+	// Range keeps the records whose window overlaps it.
+	Range TimeRange
+	// Where keeps the records it matches; nil keeps all.
+	Where *Expr
+	// Workers is how many inputs are read at once; 0 means one per CPU.
+	Workers int
+	// Progress receives a progress bar while large inputs are read (the
+	// caller passes standard error when it is a terminal); nil: none.
+	Progress io.Writer
+	// ProgressMinBytes is the input size from which the bar shows; 0
+	// means DefaultProgressMinBytes.
+	ProgressMinBytes int64
+}
+
+// DefaultProgressMinBytes is the total input size from which a progress
+// bar is shown: below it a report takes well under a second.
+const DefaultProgressMinBytes = 256 << 20
+
+// maxParquetStream is the largest Parquet object read from a stream (S3,
+// standard input): Parquet needs random access, so such objects are
+// buffered in memory. AWS cuts objects well below this.
+const maxParquetStream = 1 << 30
+
+// maxLineErrors is how many unreadable lines are kept for the report.
+const maxLineErrors = 5
+
+// Stats says what a report read.
+type Stats struct {
+	Inputs       int      // inputs read to their end
+	Bytes        int64    // bytes read from the inputs (compressed, for .gz)
+	Records      int64    // records read, before --since, --until and --where
+	Matched      int64    // records the report saw
+	SkippedLines int64    // lines or rows that could not be read
+	LineErrors   []string // the first few of them: "input: line N: error"
+	Failed       []string // inputs that could not be read: "input: error"
+	NoData       int64    // NODATA records in the range
+	SkipData     int64    // SKIPDATA records in the range: records were lost
+	Interrupted  bool     // the context ended before every input was read
+	Elapsed      time.Duration
+}
+
+func (s *Stats) add(o *Stats) {
+	s.Inputs += o.Inputs
+	s.Bytes += o.Bytes
+	s.Records += o.Records
+	s.Matched += o.Matched
+	s.SkippedLines += o.SkippedLines
+	for _, e := range o.LineErrors {
+		if len(s.LineErrors) < maxLineErrors {
+			s.LineErrors = append(s.LineErrors, e)
+		}
+	}
+	s.Failed = append(s.Failed, o.Failed...)
+	s.NoData += o.NoData
+	s.SkipData += o.SkipData
+}
+
+// visitor is a report's view of the records: each worker has its own and
+// the report merges them at the end.
+type visitor interface {
+	// begin is called before the records of input i (in the order the
+	// inputs were listed) and end after them.
+	begin(i int, in Input)
+	end(i int, err error)
+	// format is called before the first record of a format.
+	format(f *flow.Format)
+	// record receives one record that passed the range and --where; line
+	// is its text (nil for Parquet rows). Both are only valid during the
+	// call.
+	record(r *flow.Record, line []byte)
+}
+
+// noHooks implements visitor's begin and end as no-ops.
+type noHooks struct{}
+
+func (noHooks) begin(int, Input) {}
+func (noHooks) end(int, error)   {}
+
+// engine reads inputs in parallel into visitors.
+type engine struct {
+	cfg   ReadConfig
+	need  flow.FieldSet // fields the report, the range and --where need
+	full  bool          // parse every field, unknown ones too (filter's output)
+	read  atomic.Int64  // bytes read so far, for the progress bar
+	since int64
+	until int64
+}
+
+func newEngine(cfg ReadConfig, need flow.FieldSet, full bool) *engine {
+	e := &engine{cfg: cfg, full: full}
+	e.need = need | cfg.Range.fields() | flow.FieldSet(0).With(flow.FieldLogStatus)
+	if cfg.Where != nil {
+		e.need |= cfg.Where.Fields()
+	}
+	e.since, e.until = cfg.Range.bounds()
+	return e
+}
+
+// run reads the inputs with up to cfg.Workers workers, each with a
+// visitor from newVisitor, and returns the visitors and what was read.
+// When ctx ends, workers stop within a few thousand records and run
+// returns what they saw, with Stats.Interrupted set.
+func (e *engine) run(ctx context.Context, inputs []Input, newVisitor func() visitor) ([]visitor, Stats) {
+	began := time.Now()
+	workers := e.cfg.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = max(1, min(workers, len(inputs)))
+
+	var total int64
+	for _, in := range inputs {
+		total += max(in.Size, 0)
+	}
+	stopBar := func() {}
+	if min_ := cmpOr(e.cfg.ProgressMinBytes, DefaultProgressMinBytes); e.cfg.Progress != nil && total >= min_ {
+		stopBar = startProgress(e.cfg.Progress, total, &e.read)
+	}
+
+	jobs := make(chan int)
+	go func() {
+		defer close(jobs)
+		for i := range inputs {
+			select {
+			case jobs <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	visitors := make([]visitor, workers)
+	stats := make([]Stats, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		visitors[w] = newVisitor()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rs := &recordStream{e: e, v: visitors[w], st: &stats[w], scanners: map[string]*Scanner{}}
+			for i := range jobs {
+				in := inputs[i]
+				rs.v.begin(i, in)
+				err := e.readInput(ctx, in, rs)
+				rs.v.end(i, err)
+				switch {
+				case err == nil:
+					rs.st.Inputs++
+				case ctx.Err() != nil:
+				default:
+					rs.st.Failed = append(rs.st.Failed, in.Name+": "+err.Error())
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	stopBar()
+	var st Stats
+	for i := range stats {
+		st.add(&stats[i])
+	}
+	st.Bytes = e.read.Load()
+	st.Interrupted = ctx.Err() != nil
+	st.Elapsed = time.Since(began)
+	return visitors, st
+}
+
+func cmpOr(v, def int64) int64 {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// countingReader counts the bytes read from an input.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// readInput reads one input into rs: Parquet when it starts with PAR1,
+// else text (plain or gzip, headers, CloudWatch Logs JSON) through
+// flow.Reader and the Scanner.
+func (e *engine) readInput(ctx context.Context, in Input, rs *recordStream) error {
+	rc, err := in.src.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	// Interrupt a read blocked on a pipe (standard input) when the context
+	// ends; regular files do not block and ignore deadlines.
+	if src, ok := in.src.(readerSource); ok {
+		if f, ok := src.r.(*os.File); ok {
+			stop := context.AfterFunc(ctx, func() { _ = f.SetReadDeadline(time.Now()) })
+			defer stop()
+		}
+	}
+	br := bufio.NewReaderSize(countingReader{rc, &e.read}, 64<<10)
+	rs.input = in.Name
+	rs.format = nil
+	if magic, _ := br.Peek(len(parquetMagic)); string(magic) == parquetMagic {
+		return e.readParquetInput(ctx, rc, br, rs)
+	}
+	return e.readText(ctx, br, rs)
+}
+
+func (e *engine) readParquetInput(ctx context.Context, rc io.ReadCloser, br *bufio.Reader, rs *recordStream) error {
+	if f, ok := rc.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			e.read.Add(fi.Size() - int64(br.Buffered()))
+			return readParquet(ctx, f, fi.Size(), e.need, e.full, rs)
+		}
+	}
+	data, err := io.ReadAll(io.LimitReader(br, maxParquetStream+1))
+	if err != nil {
+		return fmt.Errorf("read parquet: %w", err)
+	}
+	if len(data) > maxParquetStream {
+		return fmt.Errorf("parquet object larger than %d bytes: download it and read the file", maxParquetStream)
+	}
+	return readParquet(ctx, bytes.NewReader(data), int64(len(data)), e.need, e.full, rs)
+}
+
+func (e *engine) readText(ctx context.Context, r io.Reader, rs *recordStream) error {
+	rd := flow.NewReader(r, flow.ReaderOptions{Format: e.cfg.Format})
+	var sc *Scanner
+	var scFormat *flow.Format
+	for n := 0; ; n++ {
+		if n&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		line, f, err := rd.NextLine()
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			var le *flow.LineError
+			if errors.As(err, &le) {
+				rs.skip(le.Line, le)
+				continue
+			}
+			return err
+		}
+		if f != scFormat || sc == nil {
+			ff := f
+			if ff == nil {
+				ff = flow.DefaultFormat()
+			}
+			sc = rs.scanner(ff)
+			scFormat = f
+			rs.setFormat(ff)
+		}
+		if e.full {
+			err = sc.format.ParseRecord(line, &rs.rec)
+		} else {
+			err = sc.Scan(line, &rs.rec)
+		}
+		if err != nil {
+			var ce *flow.CountError
+			if f == nil && errors.As(err, &ce) {
+				err = fmt.Errorf("%w; the line has %d fields, the default format %d", flow.ErrNoFormat, ce.Found, ce.Expected)
+			}
+			var fe *flow.FieldError
+			le := &flow.LineError{Line: rd.Line(), Err: err}
+			if errors.As(err, &fe) {
+				le.Field = fe.Field
+			}
+			rs.skip(rd.Line(), le)
+			continue
+		}
+		rs.line(line)
+	}
+}
+
+// recordStream is one worker's path from parsed records to its visitor.
+type recordStream struct {
+	e        *engine
+	v        visitor
+	st       *Stats
+	rec      flow.Record
+	input    string
+	format   *flow.Format
+	scanners map[string]*Scanner // by header: repeated headers reuse theirs
+}
+
+func (rs *recordStream) scanner(f *flow.Format) *Scanner {
+	if sc, ok := rs.scanners[f.Header()]; ok && sc.format == f {
+		return sc
+	}
+	sc := NewScanner(f, rs.e.need)
+	if len(rs.scanners) > 64 {
+		clear(rs.scanners) // input with ever new formats: do not hoard
+	}
+	rs.scanners[f.Header()] = sc
+	return sc
+}
+
+// setFormat tells the visitor about a new format of the input.
+func (rs *recordStream) setFormat(f *flow.Format) {
+	if rs.format != nil && rs.format.Header() == f.Header() {
+		rs.format = f
+		return
+	}
+	rs.format = f
+	rs.v.format(f)
+}
+
+// skip counts a line or row that could not be read.
+func (rs *recordStream) skip(line int64, err error) {
+	rs.st.SkippedLines++
+	if len(rs.st.LineErrors) < maxLineErrors {
+		msg := err.Error()
+		if _, ok := err.(*flow.LineError); !ok {
+			msg = "line " + strconv.FormatInt(line, 10) + ": " + msg
+		}
+		rs.st.LineErrors = append(rs.st.LineErrors, rs.input+": "+msg)
+	}
+}
+
+// row handles a parsed Parquet row: err is its first bad value.
+func (rs *recordStream) row(n int64, err error) {
+	if err != nil {
+		rs.st.SkippedLines++
+		if len(rs.st.LineErrors) < maxLineErrors {
+			rs.st.LineErrors = append(rs.st.LineErrors, rs.input+": row "+strconv.FormatInt(n, 10)+": "+err.Error())
+		}
+		return
+	}
+	rs.line(nil)
+}
+
+// line passes the parsed record in rs.rec on when it is in the range and
+// matches --where.
+func (rs *recordStream) line(line []byte) {
+	r := &rs.rec
+	rs.st.Records++
+	if r.Present&(1<<flow.FieldEnd) != 0 && r.End < rs.e.since {
+		return
+	}
+	if r.Present&(1<<flow.FieldStart) != 0 && r.Start > rs.e.until {
+		return
+	}
+	if r.Present&(1<<flow.FieldLogStatus) != 0 {
+		switch r.LogStatus {
+		case flow.LogStatusNoData:
+			rs.st.NoData++
+		case flow.LogStatusSkipData:
+			rs.st.SkipData++
+		}
+	}
+	if w := rs.e.cfg.Where; w != nil && !w.Match(r) {
+		return
+	}
+	rs.st.Matched++
+	rs.v.record(r, line)
+}

@@ -58,9 +58,9 @@ func FileInput(path string) (Input, error) {
 // Lister lists the inputs an argument names: a file, standard input
 // ("-"), a directory tree, an S3 prefix, or a glob pattern.
 type Lister struct {
-	Stdin io.Reader    // what "-" reads
-	Range TimeRange    // prunes AWS-layout folders and objects that cannot hold records in the range
-	S3    *S3          // opens s3:// arguments; nil: they are errors
+	Stdin io.Reader // what "-" reads
+	Range TimeRange // prunes AWS-layout folders and objects that cannot hold records in the range
+	S3    *S3       // opens s3:// arguments; nil: they are errors
 }
 
 // List calls fn for each input arg names, in key order. Directories and
@@ -169,4 +169,3 @@ func (l *Lister) walkDir(ctx context.Context, dir string, fn func(Input) error) 
 	}
 	return nil
 }
-

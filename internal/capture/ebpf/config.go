@@ -6,6 +6,14 @@ import (
 	"time"
 )
 
+// Errors New and Attach wrap, for callers that pick another source.
+var (
+	// ErrPermission: the process may not load BPF programs or attach them.
+	ErrPermission = errors.New("ebpf: not permitted (needs root, or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN; --source afpacket works with CAP_NET_RAW)")
+	// ErrUnsupported: the kernel (or OS) lacks something the source needs.
+	ErrUnsupported = errors.New("ebpf: not supported by this kernel")
+)
+
 // Config configures the eBPF source. The YAML keys are given for the
 // agent's capture.ebpf section.
 type Config struct {

@@ -18,14 +18,6 @@ import (
 	"github.com/flowlog/flowlog/internal/capture"
 )
 
-// Errors New and Attach wrap, for callers that pick another source.
-var (
-	// ErrPermission: the process may not load BPF programs or attach them.
-	ErrPermission = errors.New("ebpf: not permitted (needs root, or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN; --source afpacket works with CAP_NET_RAW)")
-	// ErrUnsupported: the kernel lacks something the source needs.
-	ErrUnsupported = errors.New("ebpf: not supported by this kernel")
-)
-
 // drainBatch is how many flow map entries one batch syscall moves.
 const drainBatch = 4096
 

@@ -61,6 +61,7 @@ type Stats struct {
 	SkipData     int64    // SKIPDATA records in the range: records were lost
 	Interrupted  bool     // the context ended before every input was read
 	Elapsed      time.Duration
+	Notes        []string // what the reader of the report should know
 }
 
 func (s *Stats) add(o *Stats) {

@@ -42,7 +42,7 @@ const (
 	VerdictAnsweredRST    = "answered by RST"
 	VerdictRejected       = "rejected"
 	VerdictReplyRejected  = "reply rejected"
-	VerdictResetBy        = "reset by "        // + client, server or both
+	VerdictResetBy        = "reset by "         // + client, server or both
 	VerdictClosedFINBy    = "closed by FIN by " // + client, server or both
 	VerdictStillOpen      = "still open"
 	VerdictAnswered       = "answered"  // non-TCP: traffic both ways

@@ -79,6 +79,7 @@ type dirStats struct {
 	records, packets, bytes uint64
 	accepted, rejected      uint64 // records by action
 	flagRecords             uint64 // records with a tcp-flags value
+	countRecords            uint64 // records with packets or bytes
 	flags                   uint8  // OR of tcp-flags
 	first, last             int64  // min start, max end
 	hasTime                 bool
@@ -95,6 +96,7 @@ func (d *dirStats) merge(o *dirStats) {
 	d.accepted += o.accepted
 	d.rejected += o.rejected
 	d.flagRecords += o.flagRecords
+	d.countRecords += o.countRecords
 	if o.flags&flow.TCPFlagFIN != 0 && (d.flags&flow.TCPFlagFIN == 0 || o.finEnd < d.finEnd) {
 		d.finEnd = o.finEnd
 	}
@@ -223,6 +225,9 @@ func (t *convTable) record(r *flow.Record, _ []byte) {
 	if r.Present.Has(flow.FieldBytes) {
 		one.bytes = r.Bytes
 	}
+	if r.Present&(1<<flow.FieldPackets|1<<flow.FieldBytes) != 0 {
+		one.countRecords = 1
+	}
 	if r.Present.Has(flow.FieldAction) {
 		switch r.Action {
 		case flow.ActionAccept:
@@ -309,6 +314,7 @@ type Conversation struct {
 	Verdict     string     `json:"verdict"`
 	Handshake   string     `json:"handshake,omitempty"` // TCP with tcp-flags only
 	FlagsKnown  bool       `json:"tcp_flags_known"`
+	CountsKnown bool       `json:"counts_known"` // records had packets or bytes
 	First, Last time.Time  `json:"-"`
 	HasTime     bool       `json:"-"`
 	ToServer    DirSummary `json:"client_to_server"`
@@ -380,7 +386,8 @@ func classify(k convKey, c *conv) Conversation {
 	C, S := &d[client], &d[1-client]
 	conv := Conversation{
 		Interface: k.iface, Protocol: int(k.proto), InitiatorBy: by, FlagsKnown: flagsKnown,
-		ToServer: C.summary(), ToClient: S.summary(),
+		CountsKnown: d[0].countRecords+d[1].countRecords > 0,
+		ToServer:    C.summary(), ToClient: S.summary(),
 	}
 	if client == 0 {
 		conv.Client, conv.Server = k.a, k.b

@@ -109,10 +109,15 @@ func (out Output) conversationRow(c *Conversation) []string {
 		}
 		return s
 	}
+	count := func(n uint64) string {
+		if !c.CountsKnown {
+			return "-"
+		}
+		return strconv.FormatUint(n, 10)
+	}
 	return []string{
 		dash(c.Interface), protoName(c.Protocol), c.Client.String(), c.Server.String(), c.InitiatorBy,
 		c.Verdict, dash(c.Handshake), out.timeText(c.First, c.HasTime), out.timeText(c.Last, c.HasTime),
-		strconv.FormatUint(c.ToServer.Packets, 10), strconv.FormatUint(c.ToServer.Bytes, 10),
-		strconv.FormatUint(c.ToClient.Packets, 10), strconv.FormatUint(c.ToClient.Bytes, 10),
+		count(c.ToServer.Packets), count(c.ToServer.Bytes), count(c.ToClient.Packets), count(c.ToClient.Bytes),
 	}
 }

@@ -160,3 +160,34 @@ func (o Output) writeJSONLines(n int, value func(i int) any) error {
 	}
 	return w.Flush()
 }
+
+// jsonObject is a JSON object that keeps its keys in the order added.
+type jsonObject struct {
+	keys []string
+	vals []any
+}
+
+func (o *jsonObject) add(k string, v any) {
+	o.keys = append(o.keys, k)
+	o.vals = append(o.vals, v)
+}
+
+// MarshalJSON writes the object with its keys in order.
+func (o jsonObject) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for i, k := range o.keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		kb, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		vb, err := json.Marshal(o.vals[i])
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(append(b, kb...), ':'), vb...)
+	}
+	return append(b, '}'), nil
+}

@@ -103,12 +103,15 @@ func (noHooks) end(int, error)   {}
 
 // engine reads inputs in parallel into visitors.
 type engine struct {
-	cfg   ReadConfig
-	need  flow.FieldSet // fields the report, the range and --where need
-	full  bool          // parse every field, unknown ones too (filter's output)
-	read  atomic.Int64  // bytes read so far, for the progress bar
-	since int64
-	until int64
+	cfg  ReadConfig
+	need flow.FieldSet // fields the report, the range and --where need
+	full bool          // parse every field of text lines (filter's JSON and CSV output)
+	// rowsFull reads every column of Parquet rows, unknown ones too: the
+	// filter renders them.
+	rowsFull bool
+	read     atomic.Int64 // bytes read so far, for the progress bar
+	since    int64
+	until    int64
 }
 
 func newEngine(cfg ReadConfig, need flow.FieldSet, full bool) *engine {
@@ -238,7 +241,7 @@ func (e *engine) readParquetInput(ctx context.Context, rc io.ReadCloser, br *buf
 	if f, ok := rc.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
 			e.read.Add(fi.Size() - int64(br.Buffered()))
-			return readParquet(ctx, f, fi.Size(), e.need, e.full, rs)
+			return readParquet(ctx, f, fi.Size(), e.rowFields(), e.full || e.rowsFull, rs)
 		}
 	}
 	data, err := io.ReadAll(io.LimitReader(br, maxParquetStream+1))
@@ -248,7 +251,15 @@ func (e *engine) readParquetInput(ctx context.Context, rc io.ReadCloser, br *buf
 	if len(data) > maxParquetStream {
 		return fmt.Errorf("parquet object larger than %d bytes: download it and read the file", maxParquetStream)
 	}
-	return readParquet(ctx, bytes.NewReader(data), int64(len(data)), e.need, e.full, rs)
+	return readParquet(ctx, bytes.NewReader(data), int64(len(data)), e.rowFields(), e.full || e.rowsFull, rs)
+}
+
+// rowFields are the Parquet columns to decode.
+func (e *engine) rowFields() flow.FieldSet {
+	if e.full || e.rowsFull {
+		return flow.FieldSet(1)<<flow.NumFields - 1
+	}
+	return e.need
 }
 
 func (e *engine) readText(ctx context.Context, r io.Reader, rs *recordStream) error {

@@ -35,6 +35,22 @@ type Packet struct {
 	// later one (which carries no ports).
 	Fragment int
 	FragID   uint32
+
+	// GSO: a packet the kernel segments later (TCP segmentation offload)
+	// or merged earlier (GRO) is GSOSize bytes of payload per segment;
+	// HeaderLen is its IP + TCP/UDP header length, repeated per segment.
+	GSOSize   int
+	HeaderLen int
+}
+
+// Segments is how many packets p is on the wire, and their IP bytes.
+func (p *Packet) Segments() (packets, bytes uint64) {
+	if p.GSOSize == 0 || p.HeaderLen == 0 || p.IPLength <= p.HeaderLen {
+		return 1, uint64(p.IPLength)
+	}
+	payload := p.IPLength - p.HeaderLen
+	segs := (payload + p.GSOSize - 1) / p.GSOSize
+	return uint64(segs), uint64(p.IPLength + (segs-1)*p.HeaderLen)
 }
 
 // Sniffer records every packet crossing one interface with a plain
@@ -62,6 +78,10 @@ func (l *Lab) Sniff(ns, ifname string, ifindex int) *Sniffer {
 			return err
 		}
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+			return err
+		}
+		// A virtio_net_hdr before each packet gives the GSO segment size.
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
 			return err
 		}
 		tv := unix.NsecToTimeval(int64(50 * time.Millisecond))
@@ -101,7 +121,14 @@ func (s *Sniffer) run() {
 				}
 			}
 		}
-		parseEthernet(buf[:n], &p)
+		if n < 10 {
+			continue
+		}
+		gsoType := buf[1] &^ 0x80
+		if gsoType == 1 || gsoType == 4 || gsoType == 5 { // TCPv4, TCPv6, UDP L4
+			p.GSOSize = int(binary.LittleEndian.Uint16(buf[4:]))
+		}
+		parseEthernet(buf[10:n], &p)
 		s.mu.Lock()
 		s.pkts = append(s.pkts, p)
 		s.mu.Unlock()
@@ -152,12 +179,14 @@ func parseEthernet(b []byte, p *Packet) {
 		if p.Fragment != 2 && len(ip) >= ihl {
 			l4 = ip[ihl:]
 		}
+		p.HeaderLen = ihl
 	case etype == 0x86DD && len(ip) >= 40 && ip[0]>>4 == 6:
 		p.Flow.Src = netip.AddrFrom16([16]byte(ip[8:24]))
 		p.Flow.Dst = netip.AddrFrom16([16]byte(ip[24:40]))
 		p.Flow.Protocol = ip[6]
 		p.IPLength = int(be.Uint16(ip[4:])) + 40
 		l4 = ip[40:]
+		p.HeaderLen = 40
 		if p.Flow.Protocol == 44 && len(l4) >= 8 { // one fragment header
 			p.Flow.Protocol = l4[0]
 			off := be.Uint16(l4[2:])
@@ -184,7 +213,13 @@ func parseEthernet(b []byte, p *Packet) {
 		}
 		if p.Flow.Protocol == 6 && len(l4) >= 14 {
 			p.TCPFlags = l4[13]
+			p.HeaderLen += int(l4[12]>>4) * 4
+		} else if p.Flow.Protocol == 17 {
+			p.HeaderLen += 8
 		}
+	}
+	if p.Flow.Protocol != 6 && p.Flow.Protocol != 17 {
+		p.GSOSize = 0
 	}
 }
 
@@ -224,8 +259,9 @@ func Expect(pkts []Packet) map[Flow]Totals {
 		if !ok {
 			t.First, t.Outgoing = p.Time, p.Outgoing
 		}
-		t.Packets++
-		t.Bytes += uint64(p.IPLength)
+		n, b := p.Segments()
+		t.Packets += n
+		t.Bytes += b
 		if p.Time.Before(t.First) {
 			t.First = p.Time
 		}

@@ -55,6 +55,7 @@ type worker struct {
 	blocks    int
 	linkType  uint32
 	timeout   time.Duration
+	vnet      bool // each packet is preceded by a virtio_net_hdr (GSO size)
 
 	mu    sync.Mutex // flows and slots, between the worker and Drain
 	flows map[aggKey]int32
@@ -122,6 +123,11 @@ func openWorker(cfg Config, id uint32, l capture.Link, first bool, group *uint32
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, tpacketV3); err != nil {
 		return fail("set TPACKET_V3", err)
 	}
+	// With a virtio_net_hdr before each packet the kernel tells the
+	// segment size of GSO packets (TCP segmentation offload, GRO): one
+	// such packet is counted as the packets it is on the wire. Kernels
+	// before 5.? refuse it with a ring; then a GSO packet counts as one.
+	w.vnet = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1) == nil
 	req := unix.TpacketReq3{
 		Block_size:     uint32(w.blockSize),
 		Block_nr:       uint32(w.blocks),
@@ -248,7 +254,13 @@ func (w *worker) block(b []byte, dp *decode.Packet) {
 		mac := int(ne.Uint16(h[pktMac:]))
 		netOff := int(ne.Uint16(h[pktNet:])) - mac
 		outgoing := h[pktSLL+sllPkttype] == unix.PACKET_OUTGOING
-		if !w.packet(h[mac:mac+snap], length, netOff, sec, nsec, outgoing, dp) {
+		var gsoType uint8
+		var gsoSize uint16
+		if w.vnet && mac >= vnetHdrLen {
+			v := h[mac-vnetHdrLen : mac]
+			gsoType, gsoSize = v[1]&^vnetGSOECN, binary.LittleEndian.Uint16(v[4:])
+		}
+		if !w.packet(h[mac:mac+snap], length, netOff, sec, nsec, outgoing, gsoType, gsoSize, dp) {
 			notIP++
 		}
 		off += next
@@ -260,8 +272,61 @@ func (w *worker) block(b []byte, dp *decode.Packet) {
 	}
 }
 
+// virtio_net_hdr (linux/virtio_net.h): flags, gso_type, hdr_len,
+// gso_size, csum_start, csum_offset, little endian.
+const (
+	vnetHdrLen         = 10
+	vnetGSOTCPv4       = 1
+	vnetGSOTCPv6       = 4
+	vnetGSOUDPL4       = 5
+	vnetGSOECN         = 0x80
+	protoTCP, protoUDP = 6, 17
+)
+
+// segments returns how many packets a GSO packet is on the wire, and the
+// header bytes (IP and TCP/UDP) each segment after the first repeats; 1
+// and 0 for a packet that is not GSO or whose headers are not captured.
+func segments(data []byte, netOff int, ipLen uint32, proto uint8, gsoType uint8, gsoSize uint16) (segs uint32, hdrs uint32) {
+	if gsoSize == 0 || netOff < 0 || netOff >= len(data) {
+		return 1, 0
+	}
+	switch {
+	case (gsoType == vnetGSOTCPv4 || gsoType == vnetGSOTCPv6) && proto == protoTCP:
+	case gsoType == vnetGSOUDPL4 && proto == protoUDP:
+	default:
+		return 1, 0
+	}
+	ip := data[netOff:]
+	var l3 int
+	switch ip[0] >> 4 {
+	case 4:
+		l3 = int(ip[0]&0xF) * 4
+	case 6:
+		l3 = 40
+		if len(ip) < 40 || ip[6] != proto {
+			return 1, 0 // extension headers: not from GSO in practice
+		}
+	default:
+		return 1, 0
+	}
+	l4 := 8
+	if proto == protoTCP {
+		if len(ip) < l3+13 {
+			return 1, 0
+		}
+		l4 = int(ip[l3+12]>>4) * 4
+	}
+	hdr := uint32(l3 + l4)
+	if ipLen <= hdr {
+		return 1, 0
+	}
+	payload := ipLen - hdr
+	segs = (payload + uint32(gsoSize) - 1) / uint32(gsoSize)
+	return max(segs, 1), hdr
+}
+
 // packet counts one packet; it reports false for frames that are not IP.
-func (w *worker) packet(data []byte, length, netOff int, sec, nsec int64, outgoing bool, dp *decode.Packet) bool {
+func (w *worker) packet(data []byte, length, netOff int, sec, nsec int64, outgoing bool, gsoType uint8, gsoSize uint16, dp *decode.Packet) bool {
 	if err := decode.Decode(w.linkType, data, dp); err != nil {
 		return false
 	}
@@ -273,6 +338,12 @@ func (w *worker) packet(data []byte, length, netOff int, sec, nsec int64, outgoi
 	// decoder count the captured bytes; the kernel knows the real length.
 	if len(data) < length && netOff > 0 && int(dp.Length) == len(data)-netOff {
 		dp.Length = uint32(length - netOff)
+	}
+	packets, bytes := uint64(1), uint64(dp.Length)
+	if gsoSize != 0 {
+		segs, hdrs := segments(data, netOff, dp.Length, dp.Protocol, gsoType, gsoSize)
+		packets = uint64(segs)
+		bytes += uint64(segs-1) * uint64(hdrs)
 	}
 	dir := flow.DirectionIngress
 	if outgoing {
@@ -296,8 +367,8 @@ func (w *worker) packet(data []byte, length, netOff int, sec, nsec int64, outgoi
 		w.flows[k] = i
 	}
 	v := &w.slots[i]
-	v.packets++
-	v.bytes += uint64(dp.Length)
+	v.packets += packets
+	v.bytes += bytes
 	v.first = min(v.first, ts)
 	v.last = max(v.last, ts)
 	v.flags |= flow.ReportedTCPFlags(dp.TCPFlags)

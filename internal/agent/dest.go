@@ -1,0 +1,49 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/flowlog/flowlog/flow"
+	"github.com/flowlog/flowlog/internal/inventory"
+	"github.com/flowlog/flowlog/internal/pipeline"
+	"github.com/flowlog/flowlog/internal/sink"
+)
+
+// Destination is what a flow log's destination opener returns: the sink,
+// and whether it writes objects in the S3 layout (whose Advance leaves
+// the current 5-minute period open, which the spool must know).
+type Destination struct {
+	Sink    pipeline.Sink
+	Objects bool
+}
+
+// Opener opens the destination of one flow log: fl with its id, records
+// rendered in format, the account and region of the object layout from
+// inv.
+type Opener func(ctx context.Context, fl FlowLog, id string, format *flow.Format, inv *inventory.Inventory) (Destination, error)
+
+// DefaultOpeners returns the openers of the destination kinds the agent
+// writes to by itself: local directories. cmd/flowlog adds the others.
+func DefaultOpeners() map[sink.DestinationKind]Opener {
+	return map[sink.DestinationKind]Opener{sink.DestinationFile: OpenDir}
+}
+
+// Layout is the S3 object layout of a flow log.
+func Layout(fl FlowLog, id string, inv *inventory.Inventory) sink.Layout {
+	return sink.Layout{AccountID: inv.AccountID(), Region: inv.Region(), FlowLogID: id, Hive: fl.HivePartitions, PerHour: fl.PerHourPartition}
+}
+
+// OpenDir opens a local directory destination.
+func OpenDir(_ context.Context, fl FlowLog, id string, format *flow.Format, inv *inventory.Inventory) (Destination, error) {
+	d, err := sink.NewDir(sink.DirConfig{
+		Root:           fl.Destination,
+		Layout:         Layout(fl, id, inv),
+		Format:         format,
+		MaxObjectBytes: fl.MaxObjectBytes,
+	})
+	if err != nil {
+		return Destination{}, fmt.Errorf("destination %s: %w", fl.Destination, err)
+	}
+	return Destination{Sink: d, Objects: true}, nil
+}

@@ -493,28 +493,68 @@ func Load(path string) (Config, error) {
 	return Parse(path, data)
 }
 
-// Parse parses and validates configuration YAML; name is used in errors.
+// Parse parses and validates configuration YAML, with defaults applied;
+// name is used in errors.
 func Parse(name string, data []byte) (Config, error) {
-	var c Config
-	if len(bytes.TrimSpace(data)) > 0 {
-		if err := yaml.UnmarshalWithOptions(data, &c, yaml.DisallowUnknownField()); err != nil {
-			return Config{}, fmt.Errorf("config %s: %s", name, yaml.FormatError(err, false, true))
-		}
+	c, err := Decode(name, data)
+	if err != nil {
+		return Config{}, err
 	}
 	c = c.Defaults()
 	if err := c.Validate(); err != nil {
-		return Config{}, fmt.Errorf("config %s: %w", name, withLines(data, err))
+		return Config{}, fmt.Errorf("config %s: %w", name, WithLines(data, err))
 	}
 	return c, nil
 }
 
-// withLines adds the line of each KeyError's key in data.
-func withLines(data []byte, err error) error {
+// Decode parses configuration YAML strictly (unknown keys are errors that
+// name the key and its line) without applying defaults or validating.
+func Decode(name string, data []byte) (Config, error) {
+	var c Config
+	if len(bytes.TrimSpace(data)) > 0 {
+		if err := yaml.UnmarshalWithOptions(data, &c, yaml.DisallowUnknownField()); err != nil {
+			msg := yaml.FormatError(err, false, true)
+			if !strings.HasPrefix(msg, "[") {
+				msg = locate(data, msg)
+			}
+			return Config{}, fmt.Errorf("config %s: %s", name, msg)
+		}
+	}
+	return c, nil
+}
+
+// quotedRE finds the value an unpositioned decoding error quotes (as in
+// time: invalid duration "2 apples").
+var quotedRE = regexp.MustCompile(`"([^"]+)"\s*$`)
+
+// locate prefixes an error the YAML decoder gave without a position (a
+// value its type rejected) with the line and key of the value it quotes.
+func locate(data []byte, msg string) string {
+	m := quotedRE.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	for i, line := range strings.Split(string(data), "\n") {
+		key, val, ok := strings.Cut(line, ":")
+		if ok && strings.Trim(strings.TrimSpace(val), `"'`) == m[1] {
+			key = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(key), "- "))
+			return fmt.Sprintf("line %d: %s: %s", i+1, key, msg)
+		}
+	}
+	return msg
+}
+
+// WithLines adds to each KeyError in err the line of its key in data (the
+// file the configuration came from).
+func WithLines(data []byte, err error) error {
+	if err == nil {
+		return nil
+	}
 	file, perr := parser.ParseBytes(data, 0)
 	var errs []error
 	for _, e := range unjoin(err) {
 		var ke *KeyError
-		if perr == nil && errors.As(e, &ke) {
+		if perr == nil && errors.As(e, &ke) && ke.Line == 0 {
 			if p, err := yaml.PathString("$." + yamlPath(ke.Key)); err == nil {
 				if n, err := p.FilterFile(file); err == nil && n != nil {
 					ke.Line = n.GetToken().Position.Line

@@ -35,10 +35,12 @@ type filterVisitor struct {
 	buf   []byte
 	fmt   *flow.Format
 	csv   []byte
+	// pending says fmt's header is still to be written.
+	pending bool
 }
 
 func (v *filterVisitor) begin(i int, _ Input) {
-	v.cur, v.buf, v.fmt = v.pipes[i], v.buf[:0], nil
+	v.cur, v.buf, v.fmt, v.pending = v.pipes[i], v.buf[:0], nil, false
 }
 
 func (v *filterVisitor) end(int, error) {
@@ -54,12 +56,18 @@ func (v *filterVisitor) flush() {
 }
 
 func (v *filterVisitor) format(f *flow.Format) {
-	v.flush()
 	v.fmt = f
-	v.cur.ch <- filterChunk{format: f}
+	v.pending = true
 }
 
 func (v *filterVisitor) record(r *flow.Record, line []byte) {
+	if v.pending {
+		// The header goes out with the first record of its format, so
+		// formats without a match leave no trace.
+		v.flush()
+		v.cur.ch <- filterChunk{format: v.fmt}
+		v.pending = false
+	}
 	switch v.mode {
 	case ModeJSON:
 		v.buf = v.fmt.AppendJSON(v.buf, r)

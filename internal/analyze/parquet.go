@@ -42,7 +42,7 @@ func parquetFormat(schema *parquet.Schema) (*flow.Format, []parquetColumn, error
 		name := strings.ReplaceAll(strings.ToLower(path[0]), "_", "-")
 		id, ok := flow.FieldByName(name)
 		if !ok {
-			if _, err := flow.ParseHeader("version " + name); err != nil || name == "version" {
+			if !fieldLikeName(name) {
 				continue
 			}
 			id = noField
@@ -67,6 +67,21 @@ func parquetFormat(schema *parquet.Schema) (*flow.Format, []parquetColumn, error
 		return nil, nil, fmt.Errorf("columns %s: %w", strings.Join(names, " "), err)
 	}
 	return f, cols, nil
+}
+
+// fieldLikeName reports whether a column name could be a flow log field
+// that flowlog does not know: lowercase letters, digits and dashes.
+func fieldLikeName(s string) bool {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // readParquet reads the records of a Parquet flow log, decoding only the

@@ -254,7 +254,7 @@ func (s *summaryTable) json(st *Stats, ifaces []*InterfaceSummary, skip, noData 
 	obj.add("rejected_records", s.rejected)
 	obj.add("packets", s.packets)
 	obj.add("bytes", s.bytes)
-	var ifs []any
+	ifs := []any{}
 	for _, is := range ifaces {
 		o := jsonObject{}
 		o.add("interface", is.Interface)
@@ -282,7 +282,7 @@ func (s *summaryTable) json(st *Stats, ifaces []*InterfaceSummary, skip, noData 
 	}
 	obj.add("skipdata_windows", windows(skip))
 	obj.add("nodata_windows", windows(noData))
-	var fs []any
+	fs := []any{}
 	for _, h := range sortedFormats(s.formats) {
 		o := jsonObject{}
 		o.add("format", h)
@@ -294,10 +294,14 @@ func (s *summaryTable) json(st *Stats, ifaces []*InterfaceSummary, skip, noData 
 	return obj
 }
 
+// sortedFormats returns the formats that records were read in, most
+// records first.
 func sortedFormats(m map[string]*int64) []string {
 	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+	for k, n := range m {
+		if *n > 0 {
+			keys = append(keys, k)
+		}
 	}
 	slices.SortFunc(keys, func(a, b string) int {
 		if c := cmp.Compare(*m[b], *m[a]); c != 0 {

@@ -26,6 +26,9 @@ type DirConfig struct {
 	// GzipLevel is the compression level, 1 (fastest) to 9 (smallest); 0
 	// means the gzip default.
 	GzipLevel int
+	// PublishOnAdvance publishes objects at every Advance instead of at
+	// the end of their 5-minute period (see ObjectConfig).
+	PublishOnAdvance bool
 }
 
 // DirStats counts what a Dir published and lost.
@@ -51,10 +54,11 @@ func NewDir(cfg DirConfig) (*Dir, error) {
 		return nil, fmt.Errorf("root %q: not a local directory", cfg.Root)
 	}
 	w, err := NewObjectWriter(ObjectConfig{
-		Layout:         cfg.Layout,
-		Format:         cfg.Format,
-		MaxObjectBytes: cfg.MaxObjectBytes,
-		GzipLevel:      cfg.GzipLevel,
+		Layout:           cfg.Layout,
+		Format:           cfg.Format,
+		MaxObjectBytes:   cfg.MaxObjectBytes,
+		GzipLevel:        cfg.GzipLevel,
+		PublishOnAdvance: cfg.PublishOnAdvance,
 	}, dirStore{root: root})
 	if err != nil {
 		return nil, err

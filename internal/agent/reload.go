@@ -97,6 +97,7 @@ func (a *Agent) reload(cfg Config) ([]string, error) {
 		for ns := range a.known {
 			if ns != "" && !a.follows(ns) {
 				delete(a.known, ns)
+				defer a.forgetNetns(ns) // after its links are detached
 			}
 		}
 	}

@@ -24,18 +24,30 @@ const btfPath = "/sys/kernel/btf/vmlinux"
 // back to AF_PACKET with a warning; missing privileges are an error that
 // names the capabilities. It returns the source and the kind in use.
 func NewSource(cfg Config, log *slog.Logger) (capture.Source, string, error) {
+	return newSource(cfg, log, btfPath, func(c ebpf.Config) (capture.Source, error) {
+		src, err := ebpf.New(c)
+		if err != nil {
+			return nil, err
+		}
+		if rerr := src.RejectError(); rerr != nil {
+			log.Warn("packets dropped by the packet filter are not recorded as REJECT", "reason", rerr)
+		}
+		return src, nil
+	})
+}
+
+// newSource is NewSource with the BTF file and the eBPF constructor as
+// parameters, so the fallbacks can be tested on any kernel.
+func newSource(cfg Config, log *slog.Logger, btf string, newEBPF func(ebpf.Config) (capture.Source, error)) (capture.Source, string, error) {
 	if cfg.Source == "ebpf" {
-		if _, err := os.Stat(btfPath); err != nil {
+		if _, err := os.Stat(btf); err != nil {
 			log.Warn("kernel without BTF: falling back to the AF_PACKET source (every record is ACCEPT: AF_PACKET does not see packet filter drops)",
-				"missing", btfPath)
+				"missing", btf)
 			return newAFPacket(cfg, log)
 		}
-		src, err := ebpf.New(cfg.EBPF)
+		src, err := newEBPF(cfg.EBPF)
 		switch {
 		case err == nil:
-			if rerr := src.RejectError(); rerr != nil {
-				log.Warn("packets dropped by the packet filter are not recorded as REJECT", "reason", rerr)
-			}
 			return src, "ebpf", nil
 		case errors.Is(err, ebpf.ErrPermission):
 			return nil, "", fmt.Errorf("source ebpf: %w: loading BPF programs needs root, or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN; run as root, grant them (setcap cap_bpf,cap_perfmon,cap_net_admin+ep), or use --source afpacket, which needs only CAP_NET_RAW: %v", ErrPrivilege, err)

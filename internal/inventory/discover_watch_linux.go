@@ -23,10 +23,13 @@ type WatchConfig struct {
 	AllNetns bool
 	// NetnsDir is where named namespaces are; "" is DefaultNetnsDir.
 	NetnsDir string
-	// Poll is how often the namespaces are looked for and every
-	// namespace is scanned again in case an event was missed; 0 means
-	// one second.
+	// Poll is how often NetnsDir is looked at for namespaces that came
+	// or went (a directory read); 0 means 250 ms.
 	Poll time.Duration
+	// Rescan is how often each namespace's links are listed again in case
+	// a netlink event was missed (the socket buffer overflowed); 0 means
+	// ten seconds.
+	Rescan time.Duration
 }
 
 // Validate checks the namespace names.
@@ -36,8 +39,8 @@ func (c WatchConfig) Validate() error {
 			return fmt.Errorf("netns %q: want a name in /run/netns or an absolute path", n)
 		}
 	}
-	if c.Poll < 0 {
-		return fmt.Errorf("poll %s: must not be negative", c.Poll)
+	if c.Poll < 0 || c.Rescan < 0 {
+		return fmt.Errorf("poll %s, rescan %s: must not be negative", c.Poll, c.Rescan)
 	}
 	return nil
 }
@@ -64,8 +67,8 @@ type Update struct {
 // netlink (RTNLGRP_LINK and the address groups) and sends the full list
 // of a namespace's links on Updates whenever it changed: a link or an
 // address appeared, changed or went away. Namespaces are looked for every
-// Poll; each is also scanned again then, so a missed event costs at most
-// that long.
+// Poll; each is also scanned again every Rescan, so a missed event costs at
+// most that long.
 type Watcher struct {
 	cfg     WatchConfig
 	updates chan Update
@@ -82,7 +85,10 @@ func NewWatcher(cfg WatchConfig) (*Watcher, error) {
 		return nil, err
 	}
 	if cfg.Poll == 0 {
-		cfg.Poll = time.Second
+		cfg.Poll = 250 * time.Millisecond
+	}
+	if cfg.Rescan == 0 {
+		cfg.Rescan = 10 * time.Second
 	}
 	return &Watcher{cfg: cfg, updates: make(chan Update, 64), nss: map[string]context.CancelFunc{}}, nil
 }
@@ -216,7 +222,7 @@ func (w *Watcher) startNS(ctx context.Context, ns string, known []Link) {
 }
 
 // watchNS subscribes to ns's link and address events and sends its link
-// list after each burst of events (and every Poll, if it changed).
+// list after each burst of events (and every Rescan, if it changed).
 func (w *Watcher) watchNS(ctx context.Context, ns string, known []Link) error {
 	done := make(chan struct{})
 	defer close(done)
@@ -268,7 +274,7 @@ func (w *Watcher) watchNS(ctx context.Context, ns string, known []Link) error {
 			return err
 		}
 	}
-	tick := time.NewTicker(w.cfg.Poll)
+	tick := time.NewTicker(w.cfg.Rescan)
 	defer tick.Stop()
 	for {
 		select {

@@ -43,6 +43,10 @@ func TestLiveReject(t *testing.T) {
 		udp dport 6005 meta length > 300 drop
 		tcp dport 6007 tcp flags & fin != 0 drop
 	}
+	chain out {
+		type filter hook output priority 0; policy accept;
+		udp sport 6010 drop
+	}
 }
 `)
 	nftIn(t, n.A, `table inet flt {
@@ -88,6 +92,29 @@ func TestLiveReject(t *testing.T) {
 	// FINs dropped: the client half-closes, its FIN is retransmitted and
 	// dropped, then it resets the connection.
 	finPort := finDropped(t, n, hostPort(addrB4, 6007))
+	// Replies of the same size as the requests, dropped on B's output: the
+	// reply's skb often reuses the request's memory; the request must stay
+	// ACCEPT and the reply be an egress REJECT.
+	echo := listenPacketIn(t, n.B, "udp4", hostPort(addrB4, 6010))
+	echoed := make(chan int, 1)
+	go func() {
+		buf := make([]byte, 2048)
+		got := 0
+		for range 3 {
+			_ = echo.SetDeadline(time.Now().Add(3 * time.Second))
+			nr, from, err := echo.ReadFrom(buf)
+			if err != nil {
+				break
+			}
+			got++
+			_, _ = echo.WriteTo(buf[:nr], from) // refused: EPERM
+		}
+		echoed <- got
+	}()
+	port6010, _ := udpSend(t, n, "udp4", hostPort(addrB4, 6010), 100, 100, 100)
+	if got := <-echoed; got != 3 {
+		t.Errorf("echo server got %d of 3 datagrams", got)
+	}
 	// IPv6 through the same input rule.
 	port6001v6, _ := udpSend(t, n, "udp6", hostPort(addrB6, 6001), 60, 60)
 	settle()
@@ -96,6 +123,8 @@ func TestLiveReject(t *testing.T) {
 	want := n.oracle(t, idA, idB, isRejected)
 	egressReject := key(idA, flow.DirectionEgress, addrA4, addrB4, port6003, 6003, 17, flow.ActionReject)
 	want[egressReject] = sums{Packets: 3, Bytes: 3 * (20 + 8 + 50)}
+	replyReject := key(idB, flow.DirectionEgress, addrB4, addrA4, 6010, port6010, 17, flow.ActionReject)
+	want[replyReject] = sums{Packets: 3, Bytes: 3 * 128}
 	if len(lost) != 0 {
 		t.Errorf("lost %v", lost)
 	}
@@ -112,6 +141,8 @@ func TestLiveReject(t *testing.T) {
 		in(addrA4, addrB4, port6005, 6005, 17, flow.ActionReject):   {Packets: 3, Bytes: 3 * 428},
 		in(addrA6, addrB6, port6001v6, 6001, 17, flow.ActionReject): {Packets: 2, Bytes: 2 * 108},
 		egressReject: {Packets: 3, Bytes: 3 * 78},
+		in(addrA4, addrB4, port6010, 6010, 17, flow.ActionAccept): {Packets: 3, Bytes: 3 * 128},
+		replyReject: {Packets: 3, Bytes: 3 * 128},
 	}
 	requireKeys(t, got, exact)
 	for _, k := range []oracleKey{
@@ -147,8 +178,8 @@ func TestLiveReject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.RejectMoved == 0 || st.RejectEgress != 3 {
-		t.Errorf("stats %+v: want moved > 0 and 3 egress rejects", st)
+	if st.RejectMoved == 0 || st.RejectEgress != 6 {
+		t.Errorf("stats %+v: want moved > 0 and 6 egress rejects", st)
 	}
 	t.Logf("%d keys agree with the taps; stats %+v", len(got), st)
 }

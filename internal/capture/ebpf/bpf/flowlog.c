@@ -785,23 +785,33 @@ int on_kfree_skb(__u64 *ctx)
 	__u64 addr = (__u64)(unsigned long)skb;
 	__u32 idx = inflight_index((__u32)(unsigned long)skb);
 	struct inflight *f = bpf_map_lookup_elem(&inflight_cache, &idx);
-	if (f && f->skb == addr) {
+	int received = skb->skb_iif != 0;
+	if (f && f->skb == addr && received) {
 		/* The cache slot is this skb's if the address matches, it was
-		 * counted within the last second, and its IP header still says
-		 * the same length and protocol (NAT changes neither). */
-		__u8 h[10];
+		 * counted within the last second, and its IP header still has
+		 * the same version, length, first protocol byte and source
+		 * address (DNAT and forwarding change none of them). An skb
+		 * freed normally leaves its slot behind, but a later skb at the
+		 * same address that was received on an attached interface
+		 * overwrote it in the ingress program; one received elsewhere
+		 * would have to match all of these. */
+		__u8 h[24];
 		__u32 fp = 0;
+		int same_src = 0;
 		unsigned char *head = skb->head;
 		__u32 nh = skb->network_header;
 		if (bpf_probe_read_kernel(h, sizeof(h), head + nh) == 0) {
-			if (h[0] >> 4 == 4)
+			if (h[0] >> 4 == 4) {
 				fp = (4u << 28) | ((__u32)be16(h + 2) << 8) | h[9];
-			else if (h[0] >> 4 == 6)
+				same_src = __builtin_memcmp(h + 12, f->key.src, 4) == 0;
+			} else if (h[0] >> 4 == 6) {
 				fp = (6u << 28) | ((__u32)be16(h + 4) << 8) | h[6];
+				same_src = __builtin_memcmp(h + 8, f->key.src, 16) == 0;
+			}
 		}
 		__u64 now = bpf_ktime_get_boot_ns();
 		f->skb = 0; /* a second free of the same skb must not move twice */
-		if (fp == f->fingerprint && now - f->ts < 1000000000ULL) {
+		if (fp == f->fingerprint && same_src && now - f->ts < 1000000000ULL) {
 			if (f->gen)
 				move_to_reject(&flows1, f);
 			else
@@ -809,7 +819,7 @@ int on_kfree_skb(__u64 *ctx)
 			return 0;
 		}
 	}
-	if (skb->skb_iif == 0) {
+	if (!received) {
 		egress_reject(skb);
 		return 0;
 	}

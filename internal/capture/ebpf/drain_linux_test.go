@@ -187,3 +187,36 @@ func TestTCProgramCost(t *testing.T) {
 type runtimeMemStats = runtime.MemStats
 
 func readMemStats(m *runtime.MemStats) { runtime.ReadMemStats(m) }
+
+// TestDrainCallbackMayUseSource: the callback may call the Source's other
+// methods (the agent updates metrics and attaches interfaces from there).
+func TestDrainCallbackMayUseSource(t *testing.T) {
+	requireBPF(t)
+	s := newSource(t, Config{})
+	fillFlows(t, s, 10)
+	done := make(chan error, 1)
+	go func() {
+		calls := 0
+		_, err := s.Drain(func(d *capture.Delta) {
+			calls++
+			_, _ = s.Stats()
+			_ = s.LastDrain()
+			_ = s.AttachMode()
+			if s.Detach(999) == nil {
+				t.Error("Detach of an unknown id succeeded")
+			}
+		})
+		if err == nil && calls != 10 {
+			err = fmt.Errorf("%d callbacks, want 10", calls)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Drain deadlocked with a callback using the Source")
+	}
+}

@@ -32,25 +32,29 @@ type Source struct {
 	kfreeLink link.Link
 	rejectErr error // why REJECT is not recorded, nil when it is
 
-	// mu guards the attachments and interface slots; Attach, Detach and
-	// Drain take it.
+	// mu guards the attachments, the interface slots and closed. Lock
+	// order: drainMu, then mu.
 	mu       sync.Mutex
 	attached map[uint32]*attachment
 	slots    []slot
 	tcx      attachMode // decided by the first attachment in "auto" mode
 	closed   bool
 
-	// Drain state, used by the draining goroutine only (under mu).
+	// drainMu serializes Drain and guards its state; the callback runs
+	// under it only, so it may call Attach, Detach, Stats and LastDrain.
+	drainMu   sync.Mutex
 	gen       uint32
 	genOffset [2]int64 // wall clock offset in force while each generation was filled
 	ctl       flowlogControl
 	keys      []flowlogFlowKey
 	vals      []flowlogFlowValue // drainBatch × ncpu
 	lostVals  []uint64
-	statVals  []uint64
 	delta     capture.Delta
 	noBatch   bool // batch syscalls unsupported: iterate instead
-	last      DrainStats
+
+	statMu   sync.Mutex // guards statVals and last
+	statVals []uint64
+	last     DrainStats
 }
 
 type attachMode int
@@ -219,8 +223,8 @@ func (s *Source) AttachMode() string {
 
 // Stats sums the kernel counters over all CPUs.
 func (s *Source) Stats() (Stats, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.statMu.Lock()
+	defer s.statMu.Unlock()
 	var out [7]uint64
 	for i := range out {
 		if err := s.objs.Stats.Lookup(uint32(i), s.statVals); err != nil {
@@ -240,8 +244,8 @@ func (s *Source) Stats() (Stats, error) {
 
 // LastDrain describes the most recent Drain.
 func (s *Source) LastDrain() DrainStats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.statMu.Lock()
+	defer s.statMu.Unlock()
 	return s.last
 }
 
@@ -251,11 +255,14 @@ func (s *Source) MaxFlows() int { return s.cfg.MaxFlows }
 
 // Drain implements capture.Source. It switches the programs to the other
 // flow map, waits until no program can still write the previous one, and
-// empties it.
+// empties it. fn must not call Drain or Close.
 func (s *Source) Drain(fn func(*capture.Delta)) (map[uint32]uint64, error) {
+	s.drainMu.Lock()
+	defer s.drainMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
 		return nil, errors.New("drain: source closed")
 	}
 	start := time.Now()
@@ -277,7 +284,9 @@ func (s *Source) Drain(fn func(*capture.Delta)) (map[uint32]uint64, error) {
 	}
 	entries, deltas, err := s.drainMap(m, s.genOffset[old], fn)
 	lost, lerr := s.readLost()
+	s.statMu.Lock()
 	s.last = DrainStats{Entries: entries, Deltas: deltas, Duration: time.Since(start), Grace: grace}
+	s.statMu.Unlock()
 	return lost, errors.Join(err, lerr)
 }
 
@@ -402,6 +411,8 @@ func (s *Source) emit(k *flowlogFlowKey, vals []flowlogFlowValue, offset int64, 
 // readLost returns the losses per interface id since the previous drain and
 // releases the slots of detached interfaces.
 func (s *Source) readLost() (map[uint32]uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var lost map[uint32]uint64
 	var errs []error
 	for i := range s.slots {
@@ -433,6 +444,8 @@ func (s *Source) readLost() (map[uint32]uint64, error) {
 
 // Close implements capture.Source.
 func (s *Source) Close() error {
+	s.drainMu.Lock()
+	defer s.drainMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

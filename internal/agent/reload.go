@@ -82,7 +82,10 @@ func (a *Agent) reload(cfg Config) ([]string, error) {
 			removed = append(removed, fl)
 		}
 	}
-	// Everything counted so far goes to the flow logs as they were.
+	// Everything captured so far goes to the flow logs as they were.
+	if s, ok := a.src.(interface{ Settle() }); ok {
+		s.Settle()
+	}
 	a.drain(now)
 
 	a.cfg = cfg

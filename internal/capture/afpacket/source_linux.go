@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -163,6 +164,14 @@ func (s *Source) Drain(fn func(*capture.Delta)) (map[uint32]uint64, error) {
 		}
 	}
 	return lost, nil
+}
+
+// Settle waits until every packet captured before the call can be
+// drained: the kernel hands a partly filled ring block over after the
+// block timeout. The agent calls it before a drain that must hold exactly
+// the packets up to a moment (a flow log added or removed at a reload).
+func (s *Source) Settle() {
+	time.Sleep(s.cfg.blockTimeout() + 20*time.Millisecond)
 }
 
 // Close detaches every link. Counts not drained yet are dropped.

@@ -99,7 +99,8 @@ type LiveLog struct {
 	sink    Sink
 	version uint8
 
-	ifaces map[uint32]*liveIface
+	ifaces  map[uint32]*liveIface
+	removed map[uint32]int64 // interfaces removed, by Unix second of removal
 
 	queue   chan liveBatch
 	pending [][]flow.Record // SKIPDATA of dropped windows, not queued yet
@@ -143,6 +144,7 @@ func NewLiveLog(cfg LiveConfig, sink Sink) (*LiveLog, error) {
 		sink:    sink,
 		version: uint8(cfg.Format.Version()),
 		ifaces:  map[uint32]*liveIface{},
+		removed: map[uint32]int64{},
 		queue:   make(chan liveBatch, cfg.QueueWindows),
 		done:    make(chan struct{}),
 	}
@@ -171,6 +173,7 @@ func (l *LiveLog) Start(_ context.Context, now int64) error {
 // from Unix second now; nat may be nil.
 func (l *LiveLog) AddInterface(id uint32, res inventory.Resolved, nat NATLookup) {
 	l.ifaces[id] = &liveIface{res: res, nat: nat}
+	delete(l.removed, id)
 	l.table.AddInterface(id)
 }
 
@@ -188,6 +191,20 @@ func (l *LiveLog) UpdateInterface(id uint32, res inventory.Resolved, nat NATLook
 func (l *LiveLog) RemoveInterface(id uint32, now int64) {
 	if _, ok := l.ifaces[id]; ok {
 		l.table.RemoveInterface(id, now)
+		l.removed[id] = now
+	}
+}
+
+// forgetRemoved drops the ids of interfaces removed long enough ago that
+// their windows are written: a source returns the last counts of a link
+// with the drain after it was detached, within seconds.
+func (l *LiveLog) forgetRemoved(now int64) {
+	keep := l.cfg.Aggregate.Interval + l.cfg.aggregate().Lateness + 60
+	for id, at := range l.removed {
+		if now-at > keep {
+			delete(l.ifaces, id)
+			delete(l.removed, id)
+		}
 	}
 }
 
@@ -235,6 +252,9 @@ func (l *LiveLog) AddLost(id uint32, now int64, packets uint64) {
 func (l *LiveLog) Advance(now int64) {
 	l.table.Advance(now)
 	l.flushPending()
+	if len(l.removed) > 0 {
+		l.forgetRemoved(now)
+	}
 }
 
 // Stop closes every open window (records of the current one too), waits

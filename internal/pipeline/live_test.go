@@ -264,3 +264,27 @@ eni-00000002 10.0.0.3 10.0.0.4 3 4 1 100 6 6 ACCEPT OK 10.0.0.3 10.0.0.4 egress 
 		t.Errorf("log b:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestLiveLogForgetsRemovedInterfaces(t *testing.T) {
+	sink := &textSink{}
+	l := newLive(t, TrafficAll, sink, 0)
+	if err := l.Start(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	l.AddInterface(1, res("eni-00000001", ""), nil)
+	l.RemoveInterface(1, 10)
+	// The last counts of a detached link still count.
+	l.Add(delta(1, "10.0.0.1", "10.0.0.2", 1, 2, 17, 9, 1, flow.DirectionEgress))
+	l.Advance(100)
+	if !l.Covers(1) {
+		t.Fatal("forgot a removed interface before its windows were written")
+	}
+	l.Advance(10 + 60 + 2 + 61)
+	if l.Covers(1) {
+		t.Error("removed interface kept for good")
+	}
+	l.Stop()
+	if !strings.Contains(sink.text(), "eni-00000001 10.0.0.1 10.0.0.2 1 2 1 100 9 9") {
+		t.Errorf("records:\n%s", sink.text())
+	}
+}

@@ -83,7 +83,7 @@ func TestNulls(t *testing.T) {
 		all = all.With(flow.FieldID(i))
 	}
 	recs := []flow.Record{
-		{}, // nothing present
+		{},             // nothing present
 		{Present: all}, // everything present, nothing set
 		{Present: all, AccountID: "-", InterfaceID: "eni-1 2", VPCID: "vpc\t3"},
 	}

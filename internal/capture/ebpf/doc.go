@@ -24,4 +24,21 @@
 //     counted as egress REJECT on the device it was routed to.
 //   - A packet that cannot be counted because the flow map is full is
 //     counted per interface and returned by Drain as lost (SKIPDATA).
+//
+// Why a per-CPU hash rather than one shared value with atomics or a spin
+// lock: every packet updates its entry, and a shared entry would bounce its
+// cache line between CPUs (and need a lock for first/last); per-CPU shares
+// cost no synchronisation, user space merges them at drain time, and the
+// REJECT move subtracts from exactly the share the packet was added to. The
+// price is memory: each entry holds one 48-byte value per possible CPU.
+//
+// The wall-clock offset and the current generation live in a one-element
+// array map (control_map) rather than in a .data global: every attachment
+// loads its own copy of the TC programs (its interface id is a constant),
+// and a global would exist once per copy.
+//
+// reject-reason: the source reports actions only. Records of packets that
+// netfilter dropped carry reject-reason "-", which is what AWS writes for
+// security-group and network-ACL rejects (its one named reason, BPA, has no
+// counterpart here); the source defines no extension reasons.
 package ebpf

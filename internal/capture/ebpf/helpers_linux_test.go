@@ -2,8 +2,10 @@ package ebpf
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/features"
@@ -45,9 +47,19 @@ func requireBTF(t testing.TB) {
 	}
 }
 
+// testTimeout bounds every test that creates a Source: a hang (a socket
+// that never answers, a namespace that never goes quiet) ends the test
+// binary with a stack dump instead of waiting for go test's global timeout.
+const testTimeout = 90 * time.Second
+
 // newSource creates a Source for a test and closes it at the end.
 func newSource(t testing.TB, cfg Config) *Source {
 	t.Helper()
+	name := t.Name()
+	watchdog := time.AfterFunc(testTimeout, func() {
+		panic(fmt.Sprintf("%s: still running after %v", name, testTimeout))
+	})
+	t.Cleanup(func() { watchdog.Stop() })
 	s, err := New(cfg)
 	if errors.Is(err, ErrUnsupported) {
 		skipOrFail(t, "eBPF source unsupported: %v", err)

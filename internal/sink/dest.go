@@ -16,6 +16,11 @@ const (
 	DestinationFile DestinationKind = "file"
 	// DestinationS3 is an S3 bucket, optionally with a prefix (sink/s3).
 	DestinationS3 DestinationKind = "s3"
+	// DestinationKafka is a Kafka topic (sink/kafka), also where a flow log
+	// of destination type kinesis-data-firehose delivers.
+	DestinationKafka DestinationKind = "kafka"
+	// DestinationCloudWatch is a CloudWatch Logs log group (sink/cloudwatch).
+	DestinationCloudWatch DestinationKind = "cloudwatch"
 )
 
 // ParseDestination splits a flow log destination into its kind and location:
@@ -24,6 +29,10 @@ const (
 //	file:///var/log/flows        file, "/var/log/flows" (file://localhost/… too; %-escapes decoded)
 //	s3://bucket/prefix           s3, "bucket/prefix"
 //	arn:aws:s3:::bucket/prefix   s3, "bucket/prefix" (the form AWS's LogDestination takes)
+//	kafka://h1:9092,h2:9092/t    kafka, "h1:9092,h2:9092/t" (kafka.ParseLocation splits it)
+//	cloudwatch://group-name      cloudwatch, "group-name"
+//	arn:aws:logs:REGION:ACCOUNT:log-group:NAME
+//	                             cloudwatch, the ARN unchanged (cloudwatch.ParseLocation reads it)
 //
 // Any other scheme is an error, as is an empty location.
 func ParseDestination(s string) (kind DestinationKind, location string, err error) {
@@ -43,9 +52,18 @@ func ParseDestination(s string) (kind DestinationKind, location string, err erro
 			return "", "", fmt.Errorf("parse destination %q: want file:///absolute/path", s)
 		}
 		return DestinationFile, filepath.Clean(filepath.FromSlash(u.Path)), nil
+	case strings.HasPrefix(s, "kafka://"):
+		return parseKafkaLocation(s, strings.TrimPrefix(s, "kafka://"))
+	case strings.HasPrefix(s, "cloudwatch://"):
+		if group := strings.TrimPrefix(s, "cloudwatch://"); group != "" {
+			return DestinationCloudWatch, group, nil
+		}
+		return "", "", fmt.Errorf("parse destination %q: no log group", s)
+	case isLogsARN(s):
+		return DestinationCloudWatch, s, nil
 	case strings.Contains(s, "://"):
 		scheme, _, _ := strings.Cut(s, "://")
-		return "", "", fmt.Errorf("parse destination %q: unsupported scheme %q (want a path, file://, s3:// or an S3 ARN)", s, scheme)
+		return "", "", fmt.Errorf("parse destination %q: unsupported scheme %q (want a path, file://, s3://, kafka://, cloudwatch://, or an S3 or CloudWatch Logs ARN)", s, scheme)
 	}
 	return DestinationFile, filepath.Clean(s), nil
 }
@@ -57,4 +75,25 @@ func parseS3Location(s, rest string) (DestinationKind, string, error) {
 		return "", "", fmt.Errorf("parse destination %q: no bucket", s)
 	}
 	return DestinationS3, rest, nil
+}
+
+// parseKafkaLocation checks the shape of "host:port[,host:port]/topic";
+// sink/kafka checks the parts.
+func parseKafkaLocation(s, rest string) (DestinationKind, string, error) {
+	hosts, topic, ok := strings.Cut(rest, "/")
+	if !ok || hosts == "" || topic == "" || strings.Contains(topic, "/") {
+		return "", "", fmt.Errorf("parse destination %q: want kafka://host:port[,host:port]/topic", s)
+	}
+	return DestinationKafka, rest, nil
+}
+
+// isLogsARN reports whether s is a CloudWatch Logs ARN
+// (arn:PARTITION:logs:…).
+func isLogsARN(s string) bool {
+	rest, ok := strings.CutPrefix(s, "arn:")
+	if !ok {
+		return false
+	}
+	partition, rest, ok := strings.Cut(rest, ":")
+	return ok && strings.HasPrefix(partition, "aws") && strings.HasPrefix(rest, "logs:")
 }

@@ -165,7 +165,7 @@ func TestParseDestination(t *testing.T) {
 		{in: "s3://", wantErr: true},
 		{in: "s3:///prefix", wantErr: true},
 		{in: "arn:aws:s3:::", wantErr: true},
-		{in: "kafka://broker:9092/topic", wantErr: true},
+		{in: "kafka://broker:9092/topic", kind: DestinationKafka, location: "broker:9092/topic"},
 		{in: "http://example.com/x", wantErr: true},
 	}
 	for _, tt := range tests {

@@ -198,6 +198,12 @@ type tapPacket struct {
 // they belong to.
 func readTap(t testing.TB, fd int, id uint32) []tapPacket {
 	t.Helper()
+	// A tap that overflowed is no oracle any more.
+	if st, err := unix.GetsockoptTpacketStats(fd, unix.SOL_PACKET, unix.PACKET_STATISTICS); err != nil {
+		t.Fatalf("tap statistics: %v", err)
+	} else if st.Drops != 0 {
+		t.Fatalf("tap of interface %d dropped %d packets", id, st.Drops)
+	}
 	var out []tapPacket
 	buf := make([]byte, 65536)
 	for {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/flowlog/flowlog/flow"
+	"github.com/flowlog/flowlog/internal/parquet"
 )
 
 // DirConfig configures a Dir.
@@ -26,6 +27,9 @@ type DirConfig struct {
 	// GzipLevel is the compression level, 1 (fastest) to 9 (smallest); 0
 	// means the gzip default.
 	GzipLevel int
+	// ParquetCompression compresses Parquet objects (Layout.Parquet):
+	// parquet.Gzip (default) or parquet.Zstd.
+	ParquetCompression parquet.Codec
 	// PublishOnAdvance publishes objects at every Advance instead of at
 	// the end of their 5-minute period (see ObjectConfig).
 	PublishOnAdvance bool
@@ -54,11 +58,12 @@ func NewDir(cfg DirConfig) (*Dir, error) {
 		return nil, fmt.Errorf("root %q: not a local directory", cfg.Root)
 	}
 	w, err := NewObjectWriter(ObjectConfig{
-		Layout:           cfg.Layout,
-		Format:           cfg.Format,
-		MaxObjectBytes:   cfg.MaxObjectBytes,
-		GzipLevel:        cfg.GzipLevel,
-		PublishOnAdvance: cfg.PublishOnAdvance,
+		Layout:             cfg.Layout,
+		Format:             cfg.Format,
+		MaxObjectBytes:     cfg.MaxObjectBytes,
+		GzipLevel:          cfg.GzipLevel,
+		ParquetCompression: cfg.ParquetCompression,
+		PublishOnAdvance:   cfg.PublishOnAdvance,
 	}, dirStore{root: root})
 	if err != nil {
 		return nil, err

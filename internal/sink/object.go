@@ -17,6 +17,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/flowlog/flowlog/flow"
+	"github.com/flowlog/flowlog/internal/parquet"
 )
 
 // DefaultMaxObjectBytes is the uncompressed size at which an object is cut
@@ -71,14 +72,24 @@ type Pending interface {
 
 // ObjectConfig configures an ObjectWriter.
 type ObjectConfig struct {
+	// Layout names the objects; Layout.Parquet makes them Parquet files
+	// (.log.parquet) instead of gzip'd text (.log.gz).
 	Layout Layout
+	// Format renders the records. Parquet objects need a *flow.Format: its
+	// fields are the columns.
 	Format Renderer
 	// MaxObjectBytes cuts an object when its uncompressed text (header line
-	// included) would exceed it; 0 means DefaultMaxObjectBytes.
+	// included) would exceed it; 0 means DefaultMaxObjectBytes. Parquet
+	// objects are measured by the text form of their records too, so text
+	// and Parquet objects of the same records are cut at the same records.
 	MaxObjectBytes int64
 	// GzipLevel trades speed for size: 1 (fastest) to 9 (smallest); 0
-	// means the gzip default, which is what AWS objects compare with.
+	// means the gzip default, which is what AWS objects compare with. It
+	// applies to the column chunks of gzip'd Parquet objects too.
 	GzipLevel int
+	// ParquetCompression compresses the column chunks of Parquet objects:
+	// parquet.Gzip (the default, as AWS) or parquet.Zstd.
+	ParquetCompression parquet.Codec
 	// PublishOnAdvance publishes every open object at each Advance instead
 	// of when its 5-minute period is complete: a live agent's records then
 	// reach the destination within seconds of their window closing (spec
@@ -96,16 +107,21 @@ type ObjectStats struct {
 	LostRecords       int64 // records in them
 }
 
-// ObjectWriter groups records into gzip-compressed text objects the way AWS
-// does for S3: one object per 5-minute period of the records' end times, cut
-// early at MaxObjectBytes, each starting with the header line and named by
-// Layout with a hash of its content, and publishes them to a Store.
+// ObjectWriter groups records into objects the way AWS does for S3: one
+// object per 5-minute period of the records' end times, cut early at
+// MaxObjectBytes, named by Layout with a hash of its content, and publishes
+// them to a Store. An object is gzip-compressed text starting with the
+// header line, or with Layout.Parquet a Parquet file of the same records
+// (package parquet: AWS's schema, gzip or zstd column chunks).
 //
 // The hash is the first 4 bytes of SHA-256 over the object's ordinal within
 // its period (8 bytes, big endian; 0 unless the period was cut) followed by
-// its uncompressed content, so the same records always give the same names
-// (a re-run overwrites instead of duplicating) and two cut objects of one
-// period never share a name even when their text is equal.
+// its uncompressed text, header line included, so the same records always
+// give the same names (a re-run overwrites instead of duplicating) and two
+// cut objects of one period never share a name even when their text is
+// equal. A Parquet object is named by the hash of its records' text form:
+// it has the name of the text object of the same records, but for its
+// extension.
 //
 // An ObjectWriter is safe for concurrent use, though records must arrive in
 // the order they are to be written.
@@ -113,6 +129,8 @@ type ObjectWriter struct {
 	mu          sync.Mutex
 	layout      Layout
 	render      Renderer
+	columns     *flow.Format // the format of Parquet objects; nil for text
+	pqConfig    parquet.WriterConfig
 	header      []byte // header line and its line end
 	max         int64
 	level       int
@@ -135,8 +153,9 @@ type openObject struct {
 	period     int64
 	ordinal    int // objects of the period cut before this one
 	pending    Pending
-	zw         *gzip.Writer
-	out        *bufio.Writer // between zw and pending
+	zw         *gzip.Writer    // text objects
+	pw         *parquet.Writer // Parquet objects
+	out        *bufio.Writer   // between zw or pw and pending
 	sum        hash.Hash
 	buf        []byte // rendered text not yet hashed and compressed
 	size       int64  // uncompressed bytes, buf included
@@ -157,11 +176,20 @@ func NewObjectWriter(cfg ObjectConfig, store Store) (*ObjectWriter, error) {
 	if err := cfg.Layout.Validate(); err != nil {
 		return nil, fmt.Errorf("layout: %w", err)
 	}
-	if cfg.Layout.Parquet {
-		return nil, errors.New("layout: parquet objects are not supported yet")
-	}
 	if cfg.Format == nil {
 		return nil, errors.New("format: missing")
+	}
+	var columns *flow.Format
+	if cfg.Layout.Parquet {
+		f, ok := cfg.Format.(*flow.Format)
+		if !ok || f == nil {
+			return nil, fmt.Errorf("format: parquet objects need a *flow.Format, not %T", cfg.Format)
+		}
+		columns = f
+	}
+	pqConfig := parquet.WriterConfig{Codec: cfg.ParquetCompression, GzipLevel: cfg.GzipLevel}
+	if err := pqConfig.Validate(); err != nil {
+		return nil, err
 	}
 	switch {
 	case cfg.MaxObjectBytes == 0:
@@ -182,6 +210,8 @@ func NewObjectWriter(cfg ObjectConfig, store Store) (*ObjectWriter, error) {
 	return &ObjectWriter{
 		layout:    cfg.Layout,
 		render:    cfg.Format,
+		columns:   columns,
+		pqConfig:  pqConfig,
 		header:    []byte(header),
 		max:       cfg.MaxObjectBytes,
 		level:     cfg.GzipLevel,
@@ -247,6 +277,12 @@ func (w *ObjectWriter) Write(recs []flow.Record) error {
 		}
 		o.size += n
 		o.records++
+		if o.pw != nil {
+			if err := o.pw.WriteRecord(r); err != nil {
+				w.discard(o)
+				return fmt.Errorf("write object of period %s: %w", time.Unix(p, 0).UTC().Format(time.RFC3339), err)
+			}
+		}
 		if len(o.buf) >= flushBytes {
 			if err := o.flush(); err != nil {
 				w.discard(o)
@@ -335,12 +371,23 @@ func (w *ObjectWriter) create(period int64, ordinal int) (*openObject, error) {
 	} else {
 		o = &openObject{sum: sha256.New(), buf: make([]byte, 0, flushBytes+1024)}
 	}
-	*o = openObject{period: period, ordinal: ordinal, pending: pending, zw: o.zw, out: o.out, sum: o.sum, buf: o.buf}
-	if o.zw == nil {
+	*o = openObject{period: period, ordinal: ordinal, pending: pending, zw: o.zw, pw: o.pw, out: o.out, sum: o.sum, buf: o.buf}
+	if o.out == nil {
 		o.out = bufio.NewWriterSize(o, outBytes)
-		o.zw, _ = gzip.NewWriterLevel(o.out, w.level) // the level was checked in NewObjectWriter
 	} else {
 		o.out.Reset(o)
+	}
+	switch {
+	case w.columns != nil && o.pw == nil:
+		if o.pw, err = parquet.NewWriter(o.out, w.columns, w.pqConfig); err != nil {
+			_ = pending.Discard()
+			return nil, fmt.Errorf("create parquet object in %s: %w", folder, err)
+		}
+	case w.columns != nil:
+		o.pw.Reset(o.out)
+	case o.zw == nil:
+		o.zw, _ = gzip.NewWriterLevel(o.out, w.level) // the level was checked in NewObjectWriter
+	default:
 		o.zw.Reset(o.out)
 	}
 	var ord [8]byte
@@ -352,10 +399,14 @@ func (w *ObjectWriter) create(period int64, ordinal int) (*openObject, error) {
 	return o, nil
 }
 
-// flush hashes and compresses the text o has gathered.
+// flush hashes the text o has gathered and, for a text object, compresses
+// it (a Parquet object has its records already).
 func (o *openObject) flush() error {
 	o.sum.Write(o.buf)
-	_, err := o.zw.Write(o.buf)
+	var err error
+	if o.pw == nil {
+		_, err = o.zw.Write(o.buf)
+	}
 	o.buf = o.buf[:0]
 	return err
 }
@@ -368,7 +419,9 @@ func (w *ObjectWriter) publish(o *openObject) error {
 	}
 	t := time.Unix(o.period, 0).UTC()
 	err := o.flush()
-	if err == nil {
+	if err == nil && o.pw != nil {
+		err = o.pw.Close()
+	} else if err == nil {
 		err = o.zw.Close()
 	}
 	if err == nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 
 	"github.com/flowlog/flowlog/flow"
+	"github.com/flowlog/flowlog/internal/sink/cloudwatch/logstest"
 	"github.com/flowlog/flowlog/internal/spool"
 )
 
@@ -61,9 +62,9 @@ func fastRetryer(attempts int) aws.Retryer {
 	})
 }
 
-func newSink(t testing.TB, srv *logsServer) *Sink {
+func newSink(t testing.TB, srv *logstest.Server) *Sink {
 	t.Helper()
-	s, err := New(Config{Group: group, Format: flow.DefaultFormat(), Client: srv.client(), Retryer: fastRetryer(10)})
+	s, err := New(Config{Group: group, Format: flow.DefaultFormat(), Client: srv.Client(), Retryer: fastRetryer(10)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,15 +73,15 @@ func newSink(t testing.TB, srv *logsServer) *Sink {
 
 // byStream is what the server should hold: each stream's events, sorted
 // by time (stable: records of one start keep their order).
-func byStream(recs []flow.Record) map[string][]storedEvent {
-	out := map[string][]storedEvent{}
+func byStream(recs []flow.Record) map[string][]logstest.Event {
+	out := map[string][]logstest.Event{}
 	for i := range recs {
 		r := &recs[i]
 		st := StreamName(r.InterfaceID)
-		out[st] = append(out[st], storedEvent{Timestamp: r.Start * 1000, Message: string(flow.DefaultFormat().Append(nil, r))})
+		out[st] = append(out[st], logstest.Event{Timestamp: r.Start * 1000, Message: string(flow.DefaultFormat().Append(nil, r))})
 	}
 	for _, evs := range out {
-		slices.SortStableFunc(evs, func(a, b storedEvent) int { return int(a.Timestamp - b.Timestamp) })
+		slices.SortStableFunc(evs, func(a, b logstest.Event) int { return int(a.Timestamp - b.Timestamp) })
 	}
 	return out
 }
@@ -90,7 +91,7 @@ func byStream(recs []flow.Record) map[string][]storedEvent {
 // header, timestamped by the records' start in ms, in time order; every
 // request is well-formed and correctly signed (the server checks).
 func TestDelivery(t *testing.T) {
-	srv := newLogsServer(t)
+	srv := logstest.New(t)
 	s := newSink(t, srv)
 	var all []flow.Record
 	for w := recent; w < recent+10*60; w += 60 {
@@ -107,18 +108,18 @@ func TestDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := byStream(all)
-	if got := srv.streams(group); len(got) != len(want) {
+	if got := srv.Streams(group); len(got) != len(want) {
 		t.Fatalf("streams %v, want %d", got, len(want))
 	}
 	for st, evs := range want {
 		if !strings.HasPrefix(st, "eni-") || !strings.HasSuffix(st, "-all") {
 			t.Errorf("stream name %q", st)
 		}
-		if got := srv.events(group, st); !slices.Equal(got, evs) {
+		if got := srv.Events(group, st); !slices.Equal(got, evs) {
 			t.Errorf("stream %s: %d events, want %d equal, in order", st, len(got), len(evs))
 		}
 	}
-	ops := srv.opLog()
+	ops := srv.Ops()
 	if ops[0] != "PutLogEvents "+group+" "+slices.Sorted(mapKeys(want))[0] || ops[1] != "CreateLogStream "+group+" "+slices.Sorted(mapKeys(want))[0] || ops[2] != "CreateLogGroup "+group {
 		t.Errorf("first calls %q: want a put, the stream's and then the group's creation", ops[:3])
 	}
@@ -143,7 +144,7 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 // all in one stream and one Advance, shuffled. The server checks each
 // batch; the stream ends with every event, in time order.
 func TestBatchLimits(t *testing.T) {
-	srv := newLogsServer(t)
+	srv := logstest.New(t)
 	s := newSink(t, srv)
 	var recs []flow.Record
 	for i := range 30000 {
@@ -160,7 +161,7 @@ func TestBatchLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := byStream(recs)["eni-0123456789abcdef0-all"]
-	got := srv.events(group, "eni-0123456789abcdef0-all")
+	got := srv.Events(group, "eni-0123456789abcdef0-all")
 	if !slices.Equal(got, want) {
 		t.Fatalf("stream holds %d events, want %d in order", len(got), len(want))
 	}
@@ -204,8 +205,8 @@ func TestBatches(t *testing.T) {
 // TestThrottlingRetried: throttled calls are retried with backoff and
 // every event arrives once.
 func TestThrottlingRetried(t *testing.T) {
-	srv := newLogsServer(t)
-	srv.set(func(s *logsServer) { s.throttle = 4 })
+	srv := logstest.New(t)
+	srv.SetFaults(func(f *logstest.Faults) { f.Throttle = 4 })
 	s := newSink(t, srv)
 	recs := window(recent, 500, 3)
 	if err := s.Write(recs); err != nil {
@@ -215,7 +216,7 @@ func TestThrottlingRetried(t *testing.T) {
 		t.Fatalf("Close with 4 throttled calls: %v", err)
 	}
 	for st, evs := range byStream(recs) {
-		if got := srv.events(group, st); !slices.Equal(got, evs) {
+		if got := srv.Events(group, st); !slices.Equal(got, evs) {
 			t.Errorf("stream %s: %d events, want %d", st, len(got), len(evs))
 		}
 	}
@@ -227,8 +228,8 @@ func TestThrottlingRetried(t *testing.T) {
 func TestAccessDenied(t *testing.T) {
 	for _, op := range []string{"PutLogEvents", "CreateLogGroup", "CreateLogStream"} {
 		t.Run(op, func(t *testing.T) {
-			srv := newLogsServer(t)
-			srv.set(func(s *logsServer) { s.deny[op] = true })
+			srv := logstest.New(t)
+			srv.SetFaults(func(f *logstest.Faults) { f.Deny[op] = true })
 			s := newSink(t, srv)
 			if err := s.Write(window(recent, 5, 1)); err != nil {
 				t.Fatal(err)
@@ -254,7 +255,7 @@ func TestAccessDenied(t *testing.T) {
 // TestRejectedCounted: events CloudWatch Logs refuses as too old are
 // counted, not retried.
 func TestRejectedCounted(t *testing.T) {
-	srv := newLogsServer(t)
+	srv := logstest.New(t)
 	s := newSink(t, srv)
 	old := window(recent-20*24*3600, 30, 1)
 	fresh := window(recent, 20, 1)
@@ -273,8 +274,8 @@ func TestRejectedCounted(t *testing.T) {
 // spool in front, records wait and are retried, and afterwards every
 // record is in its stream, at least once.
 func TestOutageWithSpool(t *testing.T) {
-	srv := newLogsServer(t)
-	dest, err := New(Config{Group: group, Format: flow.DefaultFormat(), Client: srv.client(), Retryer: fastRetryer(2)})
+	srv := logstest.New(t)
+	dest, err := New(Config{Group: group, Format: flow.DefaultFormat(), Client: srv.Client(), Retryer: fastRetryer(2)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +306,7 @@ func TestOutageWithSpool(t *testing.T) {
 		}
 	}
 	produce(3)
-	srv.set(func(s *logsServer) { s.down = true })
+	srv.SetFaults(func(f *logstest.Faults) { f.Down = true })
 	produce(5)
 	deadline := time.Now().Add(20 * time.Second)
 	for sp.Stats().Retries < 3 {
@@ -314,14 +315,14 @@ func TestOutageWithSpool(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	srv.set(func(s *logsServer) { s.down = false })
+	srv.SetFaults(func(f *logstest.Faults) { f.Down = false })
 	produce(2)
 	if err := sp.Close(); err != nil {
 		t.Fatal(err)
 	}
 	for st, evs := range byStream(all) {
-		got := map[storedEvent]int{}
-		for _, e := range srv.events(group, st) {
+		got := map[logstest.Event]int{}
+		for _, e := range srv.Events(group, st) {
 			got[e]++
 		}
 		for _, e := range evs {

@@ -1,4 +1,13 @@
-package cloudwatch
+// Package logstest serves the CloudWatch Logs wire protocol (AWS JSON 1.1)
+// for the calls flowlog's CloudWatch Logs destination makes, for tests. It
+// checks every request the SDK sends as the service would: the protocol
+// headers, a SigV4 signature recomputed from the request with the test's
+// secret key, and PutLogEvents' limits; requests that break them are
+// refused and reported as test errors. It stores events like the service
+// (refusing those more than 14 days old or 2 hours ahead) and shapes
+// faults on demand: throttling, outages, denied calls. It stands in for
+// the logs API of `flowlog serve` until that exists.
+package logstest
 
 import (
 	"bytes"
@@ -22,43 +31,52 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 )
 
-// The test server speaks the CloudWatch Logs wire protocol (AWS JSON 1.1)
-// for the calls the sink makes, and checks every request the SDK sends as
-// the service would: the protocol headers, a SigV4 signature recomputed
-// from the request with the test's secret key, and PutLogEvents' limits.
-// It stands in for the logs API of `flowlog serve`, which does not exist
-// yet, and shapes faults (throttling, outages, denied calls) on demand.
-
+// The credentials and region the server accepts.
 const (
-	testRegion = "eu-west-3"
-	testKey    = "AKIDFLOWLOGTEST"
-	testSecret = "flowlog-test-secret"
+	Region    = "eu-west-3"
+	AccessKey = "AKIDFLOWLOGTEST"
+	SecretKey = "flowlog-test-secret"
+)
+
+// PutLogEvents limits the server enforces.
+const (
+	maxBatchEvents     = 10_000
+	maxBatchBytes      = 1_048_576
+	eventOverheadBytes = 26
+	maxBatchSpan       = 24 * time.Hour
 )
 
 var authHeader = regexp.MustCompile(`^AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/logs/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$`)
 
-type storedEvent struct {
+// Event is a stored log event.
+type Event struct {
 	Timestamp int64  `json:"timestamp"`
 	Message   string `json:"message"`
 }
 
-type logsServer struct {
-	t   testing.TB
+// Server is a CloudWatch Logs server for one test.
+type Server struct {
 	srv *httptest.Server
 
 	mu         sync.Mutex
-	groups     map[string]map[string][]storedEvent // group → stream → events
-	ops        []string                            // "Op group stream" of every valid request
+	groups     map[string]map[string][]Event // group → stream → events
+	ops        []string                      // "Op group [stream]" of every valid request
 	violations []string
-	throttle   int             // PutLogEvents calls to answer with ThrottlingException
-	down       bool            // answer everything with ServiceUnavailableException
-	deny       map[string]bool // operations to answer with AccessDeniedException
-	puts       int             // PutLogEvents requests accepted
-	now        func() time.Time
+	faults     Faults
+	puts       int // PutLogEvents requests accepted
 }
 
-func newLogsServer(t testing.TB) *logsServer {
-	s := &logsServer{t: t, groups: map[string]map[string][]storedEvent{}, deny: map[string]bool{}, now: time.Now}
+// Faults shape the server's answers.
+type Faults struct {
+	Throttle int             // PutLogEvents calls to answer with ThrottlingException
+	Down     bool            // answer every call with ServiceUnavailableException
+	Deny     map[string]bool // operations to answer with AccessDeniedException
+}
+
+// New starts a server, stopped when the test ends; at the end, each
+// request that broke the API is a test error.
+func New(t testing.TB) *Server {
+	s := &Server{groups: map[string]map[string][]Event{}, faults: Faults{Deny: map[string]bool{}}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.srv.Close)
 	t.Cleanup(func() {
@@ -71,18 +89,21 @@ func newLogsServer(t testing.TB) *logsServer {
 	return s
 }
 
-// client returns a real SDK client configured for the server.
-func (s *logsServer) client() *cloudwatchlogs.Client {
+// URL is the server's endpoint (for AWS_ENDPOINT_URL_CLOUDWATCH_LOGS).
+func (s *Server) URL() string { return s.srv.URL }
+
+// Client returns a real SDK client configured for the server.
+func (s *Server) Client() *cloudwatchlogs.Client {
 	cfg := aws.Config{
-		Region:      testRegion,
-		Credentials: credentials.NewStaticCredentialsProvider(testKey, testSecret, ""),
+		Region:      Region,
+		Credentials: credentials.NewStaticCredentialsProvider(AccessKey, SecretKey, ""),
 	}
 	return cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) {
 		o.BaseEndpoint = aws.String(s.srv.URL)
 	})
 }
 
-func (s *logsServer) violation(format string, args ...any) {
+func (s *Server) violation(format string, args ...any) {
 	s.violations = append(s.violations, fmt.Sprintf(format, args...))
 }
 
@@ -93,7 +114,7 @@ func writeErr(w http.ResponseWriter, status int, code, msg string) {
 	json.NewEncoder(w).Encode(map[string]string{"__type": code, "message": msg})
 }
 
-func (s *logsServer) serve(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return
@@ -115,18 +136,18 @@ func (s *logsServer) serve(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 403, "InvalidSignatureException", err.Error())
 		return
 	}
-	if s.down {
+	if s.faults.Down {
 		writeErr(w, 503, "ServiceUnavailableException", "the service is unavailable")
 		return
 	}
-	if s.deny[op] {
+	if s.faults.Deny[op] {
 		writeErr(w, 400, "AccessDeniedException", "User: arn:aws:iam::123456789012:user/test is not authorized to perform: logs:"+op)
 		return
 	}
 	var in struct {
-		LogGroupName  string        `json:"logGroupName"`
-		LogStreamName string        `json:"logStreamName"`
-		LogEvents     []storedEvent `json:"logEvents"`
+		LogGroupName  string  `json:"logGroupName"`
+		LogStreamName string  `json:"logStreamName"`
+		LogEvents     []Event `json:"logEvents"`
 	}
 	if err := json.Unmarshal(body, &in); err != nil {
 		s.violation("%s: body %q: %v", op, body, err)
@@ -141,7 +162,7 @@ func (s *logsServer) serve(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, 400, "ResourceAlreadyExistsException", "The specified log group already exists")
 			return
 		}
-		s.groups[in.LogGroupName] = map[string][]storedEvent{}
+		s.groups[in.LogGroupName] = map[string][]Event{}
 		io.WriteString(w, "{}")
 	case "CreateLogStream":
 		s.ops = append(s.ops, op+" "+in.LogGroupName+" "+in.LogStreamName)
@@ -154,11 +175,11 @@ func (s *logsServer) serve(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, 400, "ResourceAlreadyExistsException", "The specified log stream already exists")
 			return
 		}
-		g[in.LogStreamName] = []storedEvent{}
+		g[in.LogStreamName] = []Event{}
 		io.WriteString(w, "{}")
 	case "PutLogEvents":
-		if s.throttle > 0 {
-			s.throttle--
+		if s.faults.Throttle > 0 {
+			s.faults.Throttle--
 			writeErr(w, 400, "ThrottlingException", "Rate exceeded")
 			return
 		}
@@ -175,7 +196,7 @@ func (s *logsServer) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		// Events more than 14 days old or 2 hours ahead are refused, as the
 		// service does; the rest are stored.
-		now := s.now().UnixMilli()
+		now := time.Now().UnixMilli()
 		tooOld, tooNew := 0, len(in.LogEvents)
 		for i, e := range in.LogEvents {
 			if e.Timestamp < now-14*24*3600*1000 {
@@ -206,13 +227,13 @@ func (s *logsServer) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkBatch applies PutLogEvents' limits to a batch.
-func checkBatch(events []storedEvent) string {
-	if len(events) == 0 || len(events) > MaxBatchEvents {
-		return fmt.Sprintf("%d events, want 1 to %d", len(events), MaxBatchEvents)
+func checkBatch(events []Event) string {
+	if len(events) == 0 || len(events) > maxBatchEvents {
+		return fmt.Sprintf("%d events, want 1 to %d", len(events), maxBatchEvents)
 	}
 	size := 0
 	for i, e := range events {
-		size += len(e.Message) + EventOverheadBytes
+		size += len(e.Message) + eventOverheadBytes
 		if e.Message == "" {
 			return fmt.Sprintf("event %d: empty message", i)
 		}
@@ -220,10 +241,10 @@ func checkBatch(events []storedEvent) string {
 			return fmt.Sprintf("event %d at %d before event %d at %d: not in chronological order", i, e.Timestamp, i-1, events[i-1].Timestamp)
 		}
 	}
-	if size > MaxBatchBytes {
-		return fmt.Sprintf("batch of %d bytes, want at most %d", size, MaxBatchBytes)
+	if size > maxBatchBytes {
+		return fmt.Sprintf("batch of %d bytes, want at most %d", size, maxBatchBytes)
 	}
-	if span := events[len(events)-1].Timestamp - events[0].Timestamp; span > MaxBatchSpan.Milliseconds() {
+	if span := events[len(events)-1].Timestamp - events[0].Timestamp; span > maxBatchSpan.Milliseconds() {
 		return fmt.Sprintf("batch spans %d ms, want at most 24 h", span)
 	}
 	return ""
@@ -237,8 +258,8 @@ func checkSignature(r *http.Request, body []byte) error {
 	if m == nil {
 		return fmt.Errorf("Authorization %q is not a SigV4 signature for logs", auth)
 	}
-	if m[1] != testKey || m[3] != testRegion {
-		return fmt.Errorf("signed with key %s in region %s, want %s in %s", m[1], m[3], testKey, testRegion)
+	if m[1] != AccessKey || m[3] != Region {
+		return fmt.Errorf("signed with key %s in region %s, want %s in %s", m[1], m[3], AccessKey, Region)
 	}
 	when, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
 	if err != nil {
@@ -253,7 +274,7 @@ func checkSignature(r *http.Request, body []byte) error {
 	}
 	req.Header.Del("X-Amz-Date")
 	sum := sha256.Sum256(body)
-	err = v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testKey, SecretAccessKey: testSecret}, req, hex.EncodeToString(sum[:]), "logs", testRegion, when)
+	err = v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: AccessKey, SecretAccessKey: SecretKey}, req, hex.EncodeToString(sum[:]), "logs", Region, when)
 	if err != nil {
 		return err
 	}
@@ -263,14 +284,15 @@ func checkSignature(r *http.Request, body []byte) error {
 	return nil
 }
 
-// events returns the events stored in a stream.
-func (s *logsServer) events(group, stream string) []storedEvent {
+// Events returns the events stored in a stream.
+func (s *Server) Events(group, stream string) []Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]storedEvent(nil), s.groups[group][stream]...)
+	return append([]Event(nil), s.groups[group][stream]...)
 }
 
-func (s *logsServer) streams(group string) []string {
+// Streams returns the streams of a group.
+func (s *Server) Streams(group string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []string
@@ -280,14 +302,16 @@ func (s *logsServer) streams(group string) []string {
 	return out
 }
 
-func (s *logsServer) opLog() []string {
+// Ops returns "Operation group [stream]" of every request served, in order.
+func (s *Server) Ops() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.ops...)
 }
 
-func (s *logsServer) set(fn func(*logsServer)) {
+// SetFaults changes how the server answers from now on.
+func (s *Server) SetFaults(fn func(*Faults)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn(s)
+	fn(&s.faults)
 }

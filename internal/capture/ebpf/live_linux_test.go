@@ -156,6 +156,10 @@ func TestLiveTraffic(t *testing.T) {
 	tcp6Port := tcpExchange(t, n, "tcp6", hostPort(addrB6, 5004), 3000, 500, false)
 	udp6Port := udpExchange(t, n, "udp6", hostPort(addrB6, 5005), 3, 100, 10)
 	run(t, "ip", "netns", "exec", n.A, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-s", "56", addrB6)
+	// Datagrams over the MTU leave as fragments; the later fragments
+	// belong to the first one's ports.
+	frag4Port := udpExchange(t, n, "udp4", hostPort(addrB4, 5006), 2, 3000, 10)
+	frag6Port := udpExchange(t, n, "udp6", hostPort(addrB6, 5007), 2, 3000, 10)
 	settle()
 
 	got, lost := drainSums(t, s)
@@ -187,6 +191,10 @@ func TestLiveTraffic(t *testing.T) {
 	back(addrB6, addrA6, 5005, udp6Port, 17, sums{Packets: 3, Bytes: 3 * (40 + 8 + 10)})
 	both(addrA6, addrB6, 0, 0, 58, sums{Packets: 3, Bytes: 3 * (40 + 8 + 56)})
 	back(addrB6, addrA6, 0, 0, 58, sums{Packets: 3, Bytes: 3 * (40 + 8 + 56)})
+	// 3008 bytes of UDP: IPv4 fragments of 1480 + 1480 + 48 payload bytes,
+	// IPv6 ones of 1448 + 1448 + 112 after an 8-byte fragment header.
+	both(addrA4, addrB4, frag4Port, 5006, 17, sums{Packets: 2 * 3, Bytes: 2 * (3*20 + 3008)})
+	both(addrA6, addrB6, frag6Port, 5007, 17, sums{Packets: 2 * 3, Bytes: 2 * (3*48 + 3008)})
 	requireKeys(t, got, exact)
 
 	// TCP: the flags are certain; packet counts depend on ACK timing and

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"io"
 	"io/fs"
@@ -16,6 +17,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/flowlog/flowlog/flow"
 	"github.com/flowlog/flowlog/internal/agent/netlab"
@@ -311,4 +315,56 @@ func errorsAs(err error, target **exec.ExitError) bool {
 		*target = e
 	}
 	return ok
+}
+
+// TestAgentToKafka runs the agent with a Kafka destination (kfake, a
+// Kafka wire-protocol server in the test process) behind its spool: every
+// record arrives as one message keyed by its interface id.
+func TestAgentToKafka(t *testing.T) {
+	_, nsA, nsB := agentLab(t)
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "flows"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	format := "${interface-id} ${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${log-status}"
+	p := startAgent(t, []string{"--source", "afpacket", "--netns", nsA + "," + nsB, "--interface", "v*",
+		"--dest", "kafka://" + cluster.ListenAddrs()[0] + "/flows", "--interval", "60", "--format", format,
+		"--spool-dir", filepath.Join(t.TempDir(), "spool"), "--metrics-address", "none"}, "attached va", "attached vb")
+	sendUDP(t, nsA, nsB, 7201, 3)
+	time.Sleep(200 * time.Millisecond)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("flows"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var udp []string
+	keys := map[string]bool{}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(udp) < 2 && time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			v := string(r.Value)
+			if !strings.HasPrefix(v, string(r.Key)+" ") {
+				t.Errorf("message %q keyed %q", v, r.Key)
+			}
+			if strings.Contains(v, " 7201 7201 17 ") {
+				udp = append(udp, v)
+				keys[string(r.Key)] = true
+			}
+		})
+		cancel()
+	}
+	if len(udp) != 2 || len(keys) != 2 {
+		t.Fatalf("UDP records in Kafka: %q", udp)
+	}
+	for _, v := range udp {
+		if !strings.HasSuffix(v, " 7201 7201 17 3 300 OK") {
+			t.Errorf("record %q, want 3 packets, 300 bytes", v)
+		}
+	}
 }

@@ -1,11 +1,3 @@
-// Package agent runs flowlog on a live Linux host: it reads the agent's
-// configuration, discovers the host's interfaces (and those of other
-// network namespaces) and follows them over netlink, attaches the capture
-// source to every interface a flow log covers, drains the source about
-// once a second into one flow table per flow log, closes windows on the
-// wall clock, and hands records through a spool to each destination. It
-// serves /metrics and /healthz, reloads its configuration on request, and
-// flushes every open record when stopped.
 package agent
 
 import (

@@ -404,7 +404,7 @@ func (c Config) Validate() error {
 			bad(key("interval"), "%d: want 60 or 600 seconds", fl.Interval)
 		}
 		if fl.Destination == "" {
-			bad(key("destination"), "not set: want a directory, file:///path or s3://bucket/prefix")
+			bad(key("destination"), "not set: want a directory, file:///path, s3://bucket/prefix, kafka://brokers/topic or cloudwatch://log-group")
 		} else if _, _, err := sink.ParseDestination(fl.Destination); err != nil {
 			bad(key("destination"), "%v", err)
 		}

@@ -107,3 +107,12 @@ func TestParseResource(t *testing.T) {
 		}
 	}
 }
+
+// TestDestinationErrors: a destination sink.ParseDestination refuses is an
+// error at its key (the message is the sink package's).
+func TestDestinationErrors(t *testing.T) {
+	_, err := Parse("agent.yaml", []byte("flow-logs:\n  - destination: ftp://example.com/flows\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 2: flow-logs[0].destination: ") || !strings.Contains(err.Error(), `"ftp"`) {
+		t.Errorf("ftp destination: %v", err)
+	}
+}

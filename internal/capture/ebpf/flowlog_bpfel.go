@@ -57,9 +57,19 @@ type flowlogFragKey struct {
 }
 
 type flowlogFragPorts struct {
-	_       structs.HostLayout
-	SrcPort uint16
-	DstPort uint16
+	_         structs.HostLayout
+	Window    uint64
+	Bytes     uint64
+	Packets   uint32
+	AttachId  uint32
+	SrcPort   uint16
+	DstPort   uint16
+	HdrLen    uint16
+	HaveFirst uint8
+	Split     uint8
+	Gen       uint8
+	Flags     uint8
+	Pad       [6]uint8
 }
 
 type flowlogIfaceKey struct {
@@ -85,7 +95,9 @@ type flowlogInflight struct {
 	Gen         uint32
 	Slot        uint32
 	Flags       uint8
-	Pad         [7]uint8
+	IsFrag      uint8
+	Pad         [2]uint8
+	FragId      uint32
 }
 
 type flowlogStatIndex uint32

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowlog/flowlog/flow"
+	"github.com/flowlog/flowlog/internal/decode"
 )
 
 // nftIn loads an nftables ruleset into namespace ns.
@@ -26,8 +27,9 @@ func nftIn(t *testing.T, ns, ruleset string) {
 // requires the dropped packets as REJECT with exact counts, never also as
 // ACCEPT: whole flows dropped on input, a flow dropped only for its large
 // packets (one key, two actions), a TCP flow whose FINs are dropped (the
-// FIN flag must leave the ACCEPT record), and datagrams dropped on output
-// before they reach the device.
+// FIN flag must leave the ACCEPT record), datagrams dropped on output
+// before they reach the device, replies dropped on output, and fragmented
+// datagrams dropped after reassembly (every fragment moves to REJECT).
 func TestLiveReject(t *testing.T) {
 	requireNetns(t)
 	requireBTF(t)
@@ -42,6 +44,7 @@ func TestLiveReject(t *testing.T) {
 		tcp dport 6002 drop
 		udp dport 6005 meta length > 300 drop
 		tcp dport 6007 tcp flags & fin != 0 drop
+		udp dport 6011 drop
 	}
 	chain out {
 		type filter hook output priority 0; policy accept;
@@ -65,7 +68,12 @@ func TestLiveReject(t *testing.T) {
 		case p.Protocol == 17 && p.DstPort == 6001,
 			p.Protocol == 6 && p.DstPort == 6002,
 			p.Protocol == 17 && p.DstPort == 6005 && p.Length > 300,
-			p.Protocol == 6 && p.DstPort == 6007 && p.TCPFlags&flow.TCPFlagFIN != 0:
+			p.Protocol == 6 && p.DstPort == 6007 && p.TCPFlags&flow.TCPFlagFIN != 0,
+			// IPv4 reassembles before the input hook, which then drops the
+			// whole datagram; IPv6 reassembles after it, so the rule sees
+			// (and drops) only the first fragment, the one with the UDP
+			// header.
+			p.Protocol == 17 && p.DstPort == 6011 && !(p.IPv6 && p.Fragment == decode.FragmentLater):
 			return true
 		}
 		return false
@@ -115,6 +123,10 @@ func TestLiveReject(t *testing.T) {
 	if got := <-echoed; got != 3 {
 		t.Errorf("echo server got %d of 3 datagrams", got)
 	}
+	// Fragmented datagrams: IPv4 ones are dropped after reassembly, all
+	// fragments together.
+	port6011, _ := udpSend(t, n, "udp4", hostPort(addrB4, 6011), 3000, 3000)
+	port6011v6, _ := udpSend(t, n, "udp6", hostPort(addrB6, 6011), 3000)
 	// IPv6 through the same input rule.
 	port6001v6, _ := udpSend(t, n, "udp6", hostPort(addrB6, 6001), 60, 60)
 	settle()
@@ -143,6 +155,9 @@ func TestLiveReject(t *testing.T) {
 		egressReject: {Packets: 3, Bytes: 3 * 78},
 		in(addrA4, addrB4, port6010, 6010, 17, flow.ActionAccept): {Packets: 3, Bytes: 3 * 128},
 		replyReject: {Packets: 3, Bytes: 3 * 128},
+		in(addrA4, addrB4, port6011, 6011, 17, flow.ActionReject):   {Packets: 2 * 3, Bytes: 2 * (3*20 + 3008)},
+		in(addrA6, addrB6, port6011v6, 6011, 17, flow.ActionReject): {Packets: 1, Bytes: 48 + 1448},
+		in(addrA6, addrB6, port6011v6, 6011, 17, flow.ActionAccept): {Packets: 2, Bytes: 2*48 + 3008 - 1448},
 	}
 	requireKeys(t, got, exact)
 	for _, k := range []oracleKey{

@@ -76,6 +76,7 @@ struct pkt {
 	__u32 fingerprint;
 	__u16 src_port;
 	__u16 dst_port;
+	__u16 frag_hdr;    /* fragments: header bytes every fragment repeats */
 	__u8 proto;
 	__u8 tcp_flags;    /* raw TCP flags byte */
 	__u8 ipv6;
@@ -181,6 +182,7 @@ static __always_inline int parse_ipv4(struct cur *c, __u32 off, struct pkt *p)
 	__builtin_memcpy(p->dst, h + 16, 4);
 
 	__u16 frag = be16(h + 6);
+	p->frag_hdr = hl;
 	if (frag & 0x1FFF) {
 		p->fragment = FRAG_LATER;
 		p->frag_id = be16(h + 4);
@@ -243,12 +245,14 @@ static __always_inline long ext_step(struct ext_walk *w)
 		if (offflags >> 3) {
 			w->p.fragment = FRAG_LATER;
 			w->p.frag_id = ident;
+			w->p.frag_hdr = off + 8 - w->start;
 			w->p.proto = e[0];
 			return 1;
 		}
 		if ((offflags & 1) && w->p.fragment == FRAG_NONE) {
 			w->p.fragment = FRAG_FIRST;
 			w->p.frag_id = ident;
+			w->p.frag_hdr = off + 8 - w->start;
 		}
 		size = 8;
 		break;
@@ -431,38 +435,84 @@ static __always_inline int parse_frame(struct cur *c, struct pkt *p)
 }
 
 /* resolve_fragment gives later fragments the ports of their first
- * fragment (decode.Fragments.Resolve). */
-static __always_inline void resolve_fragment(struct pkt *p)
+ * fragment (decode.Fragments.Resolve) and returns the datagram's record
+ * (NULL for protocols without ports). A later fragment seen before its
+ * first creates a record only when create is set (ingress with REJECT
+ * tracking), to note that it was counted without ports. */
+static __always_inline struct frag_ports *resolve_fragment(struct pkt *p, int create)
 {
 	struct frag_key fk;
 
-	if (p->fragment == FRAG_NONE || !has_ports(p->proto))
-		goto out;
-	__builtin_memset(&fk, 0, sizeof(fk));
-	__builtin_memcpy(fk.src, p->src, 16);
-	__builtin_memcpy(fk.dst, p->dst, 16);
-	fk.id = p->frag_id;
-	fk.proto = p->proto;
-	if (p->fragment == FRAG_FIRST) {
-		struct frag_ports fp = {.src_port = p->src_port, .dst_port = p->dst_port};
-		bpf_map_update_elem(&frags, &fk, &fp, BPF_ANY);
-		return;
-	}
-	p->tcp_flags = 0;
-	p->src_port = 0;
-	p->dst_port = 0;
-	struct frag_ports *fp = bpf_map_lookup_elem(&frags, &fk);
-	if (fp) {
-		p->src_port = fp->src_port;
-		p->dst_port = fp->dst_port;
-	}
-	return;
-out:
+	if (p->fragment == FRAG_NONE)
+		return NULL;
 	if (p->fragment == FRAG_LATER) {
 		p->tcp_flags = 0;
 		p->src_port = 0;
 		p->dst_port = 0;
 	}
+	if (!has_ports(p->proto))
+		return NULL;
+	__builtin_memset(&fk, 0, sizeof(fk));
+	__builtin_memcpy(fk.src, p->src, 16);
+	__builtin_memcpy(fk.dst, p->dst, 16);
+	fk.id = p->frag_id;
+	fk.proto = p->proto;
+	struct frag_ports *r = bpf_map_lookup_elem(&frags, &fk);
+	if (p->fragment == FRAG_FIRST) {
+		if (!r) {
+			struct frag_ports n;
+			__builtin_memset(&n, 0, sizeof(n));
+			n.src_port = p->src_port;
+			n.dst_port = p->dst_port;
+			n.have_first = 1;
+			bpf_map_update_elem(&frags, &fk, &n, BPF_ANY);
+			return bpf_map_lookup_elem(&frags, &fk);
+		}
+		if (!r->have_first && r->packets) {
+			r->split = 1; /* later fragments were counted without ports */
+		} else if (r->have_first) {
+			/* A new datagram under a reused id, or a repeated first
+			 * fragment: start counting again. */
+			r->packets = 0;
+			r->bytes = 0;
+			r->split = 0;
+		}
+		r->src_port = p->src_port;
+		r->dst_port = p->dst_port;
+		r->have_first = 1;
+		return r;
+	}
+	if (r) {
+		if (r->have_first) {
+			p->src_port = r->src_port;
+			p->dst_port = r->dst_port;
+		}
+		return r;
+	}
+	if (!create)
+		return NULL;
+	struct frag_ports n;
+	__builtin_memset(&n, 0, sizeof(n));
+	bpf_map_update_elem(&frags, &fk, &n, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&frags, &fk);
+}
+
+/* frag_count adds one counted ingress fragment to its datagram's record. */
+static __always_inline void frag_count(struct frag_ports *r, struct pkt *p, __u32 gen, __u64 window, __u64 packets,
+				       __u64 bytes, __u8 flags)
+{
+	if (r->packets == 0) {
+		r->gen = gen;
+		r->window = window;
+		r->attach_id = attach_id;
+		r->hdr_len = p->frag_hdr;
+	} else if (r->gen != gen || r->window != window || r->attach_id != attach_id || r->hdr_len != p->frag_hdr) {
+		r->split = 1;
+	}
+	r->packets += packets;
+	r->bytes += bytes;
+	if (p->fragment == FRAG_FIRST)
+		r->flags = flags;
 }
 
 /* reported reduces raw TCP flags to what tcp-flags reports
@@ -579,11 +629,21 @@ static __always_inline __u64 ip_bytes(struct pkt *p, __u32 segs)
 	return b;
 }
 
-/* inflight_index spreads skb addresses over the cache slots. A 32-bit
- * copy of a pointer is a scalar for privileged programs. */
-static __always_inline __u32 inflight_index(__u32 addr_lo)
+/* ptr_lo returns the low 32 bits of a kernel pointer as a plain number.
+ * The 32-bit move is written out because the verifier accepts it (for
+ * privileged programs) where it refuses arithmetic on the pointer itself,
+ * which is what the compiler would otherwise emit. */
+static __always_inline __u32 ptr_lo(void *ptr)
 {
-	return (addr_lo * 2654435761u) >> 24; /* INFLIGHT_SLOTS == 256 */
+	__u32 lo;
+	asm volatile("%[lo] = %[p]" : [lo] "=w"(lo) : [p] "w"((__u32)(unsigned long)ptr));
+	return lo;
+}
+
+/* inflight_index spreads skb addresses over the cache slots. */
+static __always_inline __u32 inflight_index(void *skb)
+{
+	return (ptr_lo(skb) * 2654435761u) >> 24; /* INFLIGHT_SLOTS == 256 */
 }
 
 static __always_inline int tc_count(struct __sk_buff *skb, __u8 dir)
@@ -598,7 +658,8 @@ static __always_inline int tc_count(struct __sk_buff *skb, __u8 dir)
 		stat_add(r == PARSE_NOT_IP ? STAT_NOT_IP : STAT_TRUNCATED, 1);
 		return TC_ACT_UNSPEC;
 	}
-	resolve_fragment(&p);
+	int tracking = track_reject && dir == DIR_INGRESS;
+	struct frag_ports *fr = resolve_fragment(&p, tracking);
 
 	struct control *ctl = bpf_map_lookup_elem(&control_map, &zero);
 	if (!ctl)
@@ -616,8 +677,10 @@ static __always_inline int tc_count(struct __sk_buff *skb, __u8 dir)
 	int counted = account_gen(gen, &k, segs, bytes, now, flags, iface_slot);
 	stat_add(STAT_PACKETS, 1);
 
-	if (track_reject && dir == DIR_INGRESS && counted) {
-		__u32 idx = inflight_index((__u32)(unsigned long)skb);
+	if (tracking && counted) {
+		if (fr)
+			frag_count(fr, &p, gen, k.window, segs, bytes, flags);
+		__u32 idx = inflight_index(skb);
 		struct inflight *f = bpf_map_lookup_elem(&inflight_cache, &idx);
 		if (f) {
 			f->skb = (__u64)(unsigned long)skb;
@@ -629,6 +692,8 @@ static __always_inline int tc_count(struct __sk_buff *skb, __u8 dir)
 			f->gen = gen;
 			f->slot = iface_slot;
 			f->flags = flags;
+			f->is_frag = p.fragment != FRAG_NONE;
+			f->frag_id = p.frag_id;
 		}
 	}
 	return TC_ACT_UNSPEC; /* == TCX_NEXT: never decide the packet's fate */
@@ -746,7 +811,7 @@ static __always_inline void egress_reject(struct sk_buff *skb)
 		stat_add(STAT_REJECT_UNMATCHED, 1);
 		return;
 	}
-	resolve_fragment(&p);
+	resolve_fragment(&p, 0);
 
 	struct skb_shared_info *sh = (struct skb_shared_info *)(head + skb->end);
 	__u32 segs = BPF_CORE_READ(sh, gso_segs);
@@ -762,6 +827,49 @@ static __always_inline void egress_reject(struct sk_buff *skb)
 	fill_key(&k, &p, window_of(now, ctl), id, DIR_EGRESS, ACTION_REJECT);
 	account_gen(ctl->gen, &k, segs, ip_bytes(&p, segs), now, reported(p.tcp_flags), slot);
 	stat_add(STAT_REJECT_EGRESS, segs);
+}
+
+/* reassembled_reject handles a datagram that netfilter dropped after IP
+ * reassembly (local delivery reassembles before the input hook). The
+ * reassembled skb lives at the address of the fragment that completed the
+ * datagram, so f is that fragment's cache slot; the datagram's record says
+ * what the ingress program counted for all its fragments. They are moved
+ * only if the record accounts for exactly this datagram: every fragment
+ * counted on this interface, in one window and generation, with the first
+ * one seen before the others, and byte counts that add up to the
+ * reassembled length. Otherwise the fragments stay ACCEPT (counted as
+ * unmatched). */
+static __always_inline int reassembled_reject(struct inflight *f, __u8 *h)
+{
+	struct frag_key fk;
+	__builtin_memset(&fk, 0, sizeof(fk));
+	__builtin_memcpy(fk.src, f->key.src, 16);
+	__builtin_memcpy(fk.dst, f->key.dst, 16);
+	fk.id = f->frag_id;
+	fk.proto = f->key.proto;
+	struct frag_ports *r = bpf_map_lookup_elem(&frags, &fk);
+	if (!r || !r->have_first || r->split || r->packets == 0 || r->attach_id != f->key.attach_id ||
+	    r->gen != f->gen || r->window != f->key.window)
+		return 0;
+	__u64 length, extra = 0;
+	if (h[0] >> 4 == 4) {
+		length = be16(h + 2);
+	} else {
+		length = (__u64)be16(h + 4) + 40;
+		extra = 8; /* the fragment header is gone after reassembly */
+	}
+	if (r->bytes != length + (__u64)(r->packets - 1) * r->hdr_len + extra)
+		return 0;
+	struct inflight m = *f;
+	m.packets = r->packets;
+	m.bytes = r->bytes;
+	m.flags = r->flags;
+	bpf_map_delete_elem(&frags, &fk);
+	if (m.gen)
+		move_to_reject(&flows1, &m);
+	else
+		move_to_reject(&flows0, &m);
+	return 1;
 }
 
 /* on_kfree_skb sees every freed skb with its drop reason. Packets that
@@ -783,7 +891,7 @@ int on_kfree_skb(__u64 *ctx)
 		return 0;
 
 	__u64 addr = (__u64)(unsigned long)skb;
-	__u32 idx = inflight_index((__u32)(unsigned long)skb);
+	__u32 idx = inflight_index(skb);
 	struct inflight *f = bpf_map_lookup_elem(&inflight_cache, &idx);
 	int received = skb->skb_iif != 0;
 	if (f && f->skb == addr && received) {
@@ -811,12 +919,16 @@ int on_kfree_skb(__u64 *ctx)
 		}
 		__u64 now = bpf_ktime_get_boot_ns();
 		f->skb = 0; /* a second free of the same skb must not move twice */
-		if (fp == f->fingerprint && same_src && now - f->ts < 1000000000ULL) {
-			if (f->gen)
-				move_to_reject(&flows1, f);
-			else
-				move_to_reject(&flows0, f);
-			return 0;
+		if (same_src && now - f->ts < 1000000000ULL) {
+			if (fp == f->fingerprint) {
+				if (f->gen)
+					move_to_reject(&flows1, f);
+				else
+					move_to_reject(&flows0, f);
+				return 0;
+			}
+			if (f->is_frag && reassembled_reject(f, h))
+				return 0;
 		}
 	}
 	if (!received) {

@@ -79,8 +79,21 @@ struct frag_key {
 };
 
 struct frag_ports {
+	/* What the ingress program counted for this datagram's fragments, so
+	 * that a datagram netfilter drops after reassembly can be moved to
+	 * REJECT whole (only with REJECT tracking). */
+	__u64 window;
+	__u64 bytes;
+	__u32 packets;
+	__u32 attach_id;
 	__u16 src_port;
 	__u16 dst_port;
+	__u16 hdr_len;    /* header bytes every fragment repeats */
+	__u8 have_first;  /* the first fragment was seen: ports are known */
+	__u8 split;       /* counted under several keys, windows or generations */
+	__u8 gen;
+	__u8 flags;       /* reported TCP flags of the first fragment */
+	__u8 pad[6];
 };
 
 /* inflight remembers, per CPU, what the ingress program counted for a
@@ -96,7 +109,9 @@ struct inflight {
 	__u32 gen;         /* flow map counted into */
 	__u32 slot;
 	__u8 flags;        /* reported TCP flags of the packet (FIN|SYN|RST|ACK-with-SYN) */
-	__u8 pad[7];
+	__u8 is_frag;      /* an IP fragment: a drop may come after reassembly */
+	__u8 pad[2];
+	__u32 frag_id;
 };
 
 /* Indexes of the stats array (per-CPU counters, read by user space for

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
@@ -27,6 +28,8 @@ func openDestination(o *readOptions, cfg pipeline.ReadConfig) (destination, erro
 	switch kind {
 	case sink.DestinationFile:
 		return openDirDestination(o, cfg, location)
+	case sink.DestinationS3:
+		return openS3Destination(context.Background(), o, cfg, location)
 	}
 	return destination{}, usageError{fmt.Errorf("--dest %s: flowlog read does not write to %s destinations yet", o.dest, kind)}
 }
@@ -37,15 +40,16 @@ func (o *readOptions) layout(cfg pipeline.ReadConfig) sink.Layout {
 	if id == "" {
 		id = inventory.DeriveID("fl", nil, cfg.Format.String(), strconv.FormatInt(o.interval, 10), string(cfg.TrafficType), cfg.Inventory.AccountID())
 	}
-	return sink.Layout{AccountID: cfg.Inventory.AccountID(), Region: cfg.Inventory.Region(), FlowLogID: id, Hive: o.hive, PerHour: o.perHour}
+	return sink.Layout{AccountID: cfg.Inventory.AccountID(), Region: cfg.Inventory.Region(), FlowLogID: id, Hive: o.hive, PerHour: o.perHour, Parquet: o.objects.parquet()}
 }
 
 func openDirDestination(o *readOptions, cfg pipeline.ReadConfig, root string) (destination, error) {
 	dir, err := sink.NewDir(sink.DirConfig{
-		Root:           root,
-		Layout:         o.layout(cfg),
-		Format:         cfg.Format,
-		MaxObjectBytes: o.maxObjectBytes,
+		Root:               root,
+		Layout:             o.layout(cfg),
+		Format:             cfg.Format,
+		MaxObjectBytes:     o.maxObjectBytes,
+		ParquetCompression: o.objects.codec(),
 	})
 	if err != nil {
 		return destination{}, err

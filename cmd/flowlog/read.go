@@ -35,6 +35,7 @@ type readOptions struct {
 	noHeader       bool
 	inventoryPath  string
 	ids            inventory.Overrides
+	objects        objectOptions
 }
 
 func newReadCmd(io streams) *cobra.Command {
@@ -47,7 +48,8 @@ and write the flow log records AWS VPC Flow Logs would write for that traffic:
 one record per unidirectional flow, interface and aggregation window.
 
 Without --dest, records go to standard output as text with a header line (or JSON
-lines with --output json). With --dest, gzip'd objects are written under the exact
+lines with --output json). With --dest, gzip'd text (or with --file-format parquet,
+Parquet) objects are written to a directory or an S3 bucket under the exact
 S3 key layout of AWS (AWSLogs/ACCOUNT/vpcflowlogs/REGION/YYYY/MM/DD/…), cut every
 5 minutes of capture time or at --max-object-bytes, each written atomically.
 
@@ -65,7 +67,7 @@ A summary goes to standard error.`,
 	f.StringVar(&o.format, "format", flow.DefaultFormat().String(), "log `format`: ${field} tokens separated by spaces (see 'flowlog format fields')")
 	f.Int64Var(&o.interval, "interval", 600, "maximum aggregation interval in `seconds`: 60 or 600")
 	f.StringVar(&o.trafficType, "traffic-type", "ALL", "records to keep by action: ACCEPT, REJECT or ALL")
-	f.StringVar(&o.dest, "dest", "", "write objects in the S3 layout under this `directory` (or file:///path) instead of standard output")
+	f.StringVar(&o.dest, "dest", "", "write objects in the S3 layout under this `directory` (or file:///path), or to s3://bucket/prefix, instead of standard output")
 	f.BoolVar(&o.hive, "hive-partitions", false, "with --dest: Hive-compatible partition names (aws-account-id=…/year=…)")
 	f.BoolVar(&o.perHour, "per-hour-partition", false, "with --dest: add an hour level to the partitions")
 	f.Int64Var(&o.maxObjectBytes, "max-object-bytes", sink.DefaultMaxObjectBytes, "with --dest: cut an object before its uncompressed text exceeds this many `bytes`")
@@ -83,6 +85,7 @@ A summary goes to standard error.`,
 	f.StringVar(&o.ids.SubnetID, "subnet-id", "", "subnet id (subnet-…; default derived from the capture)")
 	f.StringVar(&o.ids.InstanceID, "instance-id", "", "instance id (i-…; default derived from the capture)")
 	f.StringVar(&o.ids.InterfaceID, "interface-id", "", "interface id (eni-…) of the capture's first interface; use --inventory for several")
+	addObjectFlags(f, &o.objects)
 	return cmd
 }
 
@@ -108,6 +111,9 @@ func (o *readOptions) readConfig() (pipeline.ReadConfig, error) {
 	}
 	if o.dest == "" && (o.hive || o.perHour || o.flowLogID != "") {
 		return cfg, usageError{errors.New("--hive-partitions, --per-hour-partition and --flow-log-id need --dest")}
+	}
+	if err := o.objects.validate(o.dest); err != nil {
+		return cfg, err
 	}
 	var file *inventory.File
 	if o.inventoryPath != "" {

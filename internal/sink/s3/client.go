@@ -40,10 +40,7 @@ func (c ClientConfig) Validate() error {
 		return nil
 	}
 	u, err := url.Parse(c.EndpointURL)
-	if err != nil {
-		return fmt.Errorf("s3 endpoint url %q: %w", c.EndpointURL, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 		return fmt.Errorf("s3 endpoint url %q: want http://host[:port] or https://host[:port]", c.EndpointURL)
 	}
 	return nil

@@ -517,8 +517,14 @@ func Parse(name string, data []byte) (Config, error) {
 
 // Decode parses configuration YAML strictly (unknown keys are errors that
 // name the key and its line) without applying defaults or validating.
-func Decode(name string, data []byte) (Config, error) {
-	var c Config
+func Decode(name string, data []byte) (c Config, err error) {
+	// The YAML decoder panics on some malformed input (a tagged scalar
+	// where a list belongs); that is a bad file, not a crash.
+	defer func() {
+		if p := recover(); p != nil {
+			c, err = Config{}, fmt.Errorf("config %s: not a configuration the YAML decoder can read (%v)", name, p)
+		}
+	}()
 	if len(bytes.TrimSpace(data)) > 0 {
 		if err := yaml.UnmarshalWithOptions(data, &c, yaml.DisallowUnknownField()); err != nil {
 			msg := yaml.FormatError(err, false, true)

@@ -116,3 +116,37 @@ func TestDestinationErrors(t *testing.T) {
 		t.Errorf("ftp destination: %v", err)
 	}
 }
+
+// FuzzParseConfig: any input either fails with an error or parses into a
+// valid configuration whose dump parses back to itself.
+func FuzzParseConfig(f *testing.F) {
+	files, _ := filepath.Glob("testdata/config/*/in.yaml")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("parsed but invalid: %v", err)
+		}
+		b, err := c.Dump()
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := Parse("dump.yaml", b)
+		if err != nil {
+			t.Fatalf("dump does not parse: %v\n%s", err, b)
+		}
+		b2, _ := again.Dump()
+		if string(b) != string(b2) {
+			t.Fatalf("dump not stable:\n%s\nvs\n%s", b, b2)
+		}
+	})
+}

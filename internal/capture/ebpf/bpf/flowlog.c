@@ -640,10 +640,50 @@ static __always_inline __u32 ptr_lo(void *ptr)
 	return lo;
 }
 
-/* inflight_index spreads skb addresses over the cache slots. */
-static __always_inline __u32 inflight_index(void *skb)
+/* inflight_set returns the first slot of the cache set of an skb
+ * address (Fibonacci hashing: the top bits of the product). */
+static __always_inline __u32 inflight_set(void *skb)
 {
-	return (ptr_lo(skb) * 2654435761u) >> 24; /* INFLIGHT_SLOTS == 256 */
+	return ((ptr_lo(skb) * 2654435761u) >> 22) * INFLIGHT_WAYS; /* INFLIGHT_SETS == 1024 */
+}
+
+/* inflight_slot returns the cache slot to fill for skb: its own, a free
+ * one, or the least recently filled of its set. */
+static __always_inline struct inflight *inflight_slot(void *skb)
+{
+	__u64 addr = (__u64)(unsigned long)skb;
+	__u32 base = inflight_set(skb);
+	struct inflight *victim = NULL;
+	__u64 oldest = ~0ULL;
+
+	for (__u32 i = 0; i < INFLIGHT_WAYS; i++) {
+		__u32 idx = base + i;
+		struct inflight *e = bpf_map_lookup_elem(&inflight_cache, &idx);
+		if (!e)
+			continue;
+		if (e->skb == addr || e->skb == 0)
+			return e;
+		if (e->ts < oldest) {
+			oldest = e->ts;
+			victim = e;
+		}
+	}
+	return victim;
+}
+
+/* inflight_find returns skb's cache slot, or NULL. */
+static __always_inline struct inflight *inflight_find(void *skb)
+{
+	__u64 addr = (__u64)(unsigned long)skb;
+	__u32 base = inflight_set(skb);
+
+	for (__u32 i = 0; i < INFLIGHT_WAYS; i++) {
+		__u32 idx = base + i;
+		struct inflight *e = bpf_map_lookup_elem(&inflight_cache, &idx);
+		if (e && e->skb == addr)
+			return e;
+	}
+	return NULL;
 }
 
 static __always_inline int tc_count(struct __sk_buff *skb, __u8 dir)
@@ -680,8 +720,7 @@ static __always_inline int tc_count(struct __sk_buff *skb, __u8 dir)
 	if (tracking && counted) {
 		if (fr)
 			frag_count(fr, &p, gen, k.window, segs, bytes, flags);
-		__u32 idx = inflight_index(skb);
-		struct inflight *f = bpf_map_lookup_elem(&inflight_cache, &idx);
+		struct inflight *f = inflight_slot(skb);
 		if (f) {
 			f->skb = (__u64)(unsigned long)skb;
 			f->ts = now;
@@ -890,11 +929,9 @@ int on_kfree_skb(__u64 *ctx)
 	if (reason != netfilter_drop_reason || !skb)
 		return 0;
 
-	__u64 addr = (__u64)(unsigned long)skb;
-	__u32 idx = inflight_index(skb);
-	struct inflight *f = bpf_map_lookup_elem(&inflight_cache, &idx);
 	int received = skb->skb_iif != 0;
-	if (f && f->skb == addr && received) {
+	struct inflight *f = received ? inflight_find(skb) : NULL;
+	if (f) {
 		/* The cache slot is this skb's if the address matches, it was
 		 * counted within the last second, and its IP header still has
 		 * the same version, length, first protocol byte and source

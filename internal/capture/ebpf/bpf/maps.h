@@ -41,8 +41,12 @@ struct {
 	__uint(max_entries, 4096);
 } frags SEC(".maps");
 
-/* Direct-mapped per-CPU cache of recently counted ingress skbs. */
-#define INFLIGHT_SLOTS 256
+/* Per-CPU cache of recently counted ingress skbs: 1024 sets of 4 ways, so
+ * that a receive batch (a driver hands up to 64 packets to the TC hook
+ * before netfilter sees the first) does not evict its own entries. */
+#define INFLIGHT_WAYS 4
+#define INFLIGHT_SETS 1024
+#define INFLIGHT_SLOTS (INFLIGHT_WAYS * INFLIGHT_SETS)
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);

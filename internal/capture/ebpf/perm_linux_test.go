@@ -17,6 +17,10 @@ func TestPermissionError(t *testing.T) {
 	if unix.Geteuid() != 0 {
 		skipOrFail(t, "needs root to drop capabilities from")
 	}
+	requireBPF(t)
+	// Run the library's feature probes with privileges first, so that the
+	// unprivileged attempt cannot leave a wrong answer cached for later tests.
+	newSource(t, Config{})
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine

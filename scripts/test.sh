@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Runs every check CI runs: formatting, vet, all tests (root-only tests
-# included when run as root), and a short run of every fuzz target.
+# Runs every check CI runs: installs what the tests need, formatting, vet,
+# the committed eBPF objects are current, all tests (the netns/eBPF tests
+# need root, as CI has), and a short run of every fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+export PATH="$(go env GOPATH)/bin:$PATH"
+
+echo "== dependencies"
+bash scripts/deps.sh
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go'))
@@ -13,6 +18,9 @@ fi
 
 echo "== go vet"
 go vet ./...
+
+echo "== eBPF objects match their C"
+bash scripts/check-bpf-generated.sh
 
 echo "== go test"
 go test -count=1 -timeout 20m ./...

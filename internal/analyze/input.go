@@ -33,7 +33,94 @@ func (s fileSource) open(context.Context) (io.ReadCloser, error) { return os.Ope
 // readerSource is a stream given to the analyzer (standard input).
 type readerSource struct{ r io.Reader }
 
-func (s readerSource) open(context.Context) (io.ReadCloser, error) { return io.NopCloser(s.r), nil }
+// open reads the stream in its own goroutine, so that a report can stop
+// when its context ends even while the stream blocks (a pipe whose writer
+// is slow or stuck): Ctrl-C must print what was read so far.
+func (s readerSource) open(ctx context.Context) (io.ReadCloser, error) {
+	return newCtxReader(ctx, s.r), nil
+}
+
+// ctxReader is a stream read ahead by a goroutine, whose Read returns as
+// soon as its context ends.
+type ctxReader struct {
+	ctx   context.Context
+	ch    chan []byte
+	free  chan []byte
+	errc  chan error
+	cur   []byte
+	spare []byte
+	err   error
+	stop  chan struct{}
+}
+
+func newCtxReader(ctx context.Context, r io.Reader) *ctxReader {
+	c := &ctxReader{ctx: ctx, ch: make(chan []byte), free: make(chan []byte, 2), errc: make(chan error, 1), stop: make(chan struct{})}
+	c.free <- make([]byte, 64<<10)
+	c.free <- make([]byte, 64<<10)
+	go func() {
+		for {
+			var buf []byte
+			select {
+			case buf = <-c.free:
+			case <-c.stop:
+				return
+			}
+			n, err := r.Read(buf[:cap(buf)])
+			if n > 0 {
+				select {
+				case c.ch <- buf[:n]:
+				case <-c.stop:
+					return
+				}
+			} else {
+				c.free <- buf
+			}
+			if err != nil {
+				c.errc <- err
+				close(c.ch)
+				return
+			}
+		}
+	}()
+	return c
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	for len(c.cur) == 0 {
+		if c.spare != nil {
+			c.free <- c.spare
+			c.spare = nil
+		}
+		if c.err != nil {
+			return 0, c.err
+		}
+		select {
+		case b, ok := <-c.ch:
+			if !ok {
+				c.err = <-c.errc
+				continue
+			}
+			c.cur, c.spare = b, b
+		case <-c.ctx.Done():
+			c.err = c.ctx.Err()
+			return 0, c.err
+		}
+	}
+	n := copy(p, c.cur)
+	c.cur = c.cur[n:]
+	return n, nil
+}
+
+// Close stops the read-ahead (a Read blocked in the stream itself stays
+// blocked until the stream returns, then its goroutine ends).
+func (c *ctxReader) Close() error {
+	select {
+	case <-c.stop:
+	default:
+		close(c.stop)
+	}
+	return nil
+}
 
 // StdinName is the name standard input goes by in messages.
 const StdinName = "standard input"

@@ -20,6 +20,7 @@ func startProgress(w io.Writer, total int64, read *atomic.Int64) (stop func()) {
 		progressbar.OptionClearOnFinish(),
 		progressbar.OptionSetPredictTime(true),
 	)
+	_ = bar.RenderBlank() // show it at once, even if reading is quick
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {

@@ -220,14 +220,6 @@ func (e *engine) readInput(ctx context.Context, in Input, rs *recordStream) erro
 		return err
 	}
 	defer rc.Close()
-	// Interrupt a read blocked on a pipe (standard input) when the context
-	// ends; regular files do not block and ignore deadlines.
-	if src, ok := in.src.(readerSource); ok {
-		if f, ok := src.r.(*os.File); ok {
-			stop := context.AfterFunc(ctx, func() { _ = f.SetReadDeadline(time.Now()) })
-			defer stop()
-		}
-	}
 	br := bufio.NewReaderSize(countingReader{rc, &e.read}, 64<<10)
 	rs.input = in.Name
 	rs.format = nil

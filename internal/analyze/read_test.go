@@ -3,6 +3,7 @@ package analyze
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -269,4 +270,37 @@ func FuzzReadInput(f *testing.F) {
 		e := newEngine(rc, 0, false)
 		_, _ = e.run(context.Background(), []Input{ReaderInput("fuzz", bytes.NewReader(data))}, func() visitor { return newSummaryTable() })
 	})
+}
+
+// TestInterruptStopsABlockedStream reads from a pipe whose writer stops
+// without closing it: cancelling the context must end the report with the
+// records read so far.
+func TestInterruptStopsABlockedStream(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() {
+		_, _ = pw.Write([]byte("version srcaddr dstport\n2 10.0.0.1 22\n2 10.0.0.2 22\n"))
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	e := newEngine(ReadConfig{}, connFields, false)
+	done := make(chan Stats)
+	go func() {
+		_, st := e.run(ctx, []Input{ReaderInput(StdinName, pr)}, func() visitor { return &countVisitor{} })
+		done <- st
+	}()
+	for deadline := time.Now().Add(5 * time.Second); e.read.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("nothing read")
+		}
+	}
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	select {
+	case st := <-done:
+		if !st.Interrupted || st.Records != 2 || len(st.Failed) != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the report did not stop")
+	}
 }

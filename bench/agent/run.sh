@@ -14,7 +14,7 @@ mkdir -p "$out"
 go build -o "$out/flowlog" ./cmd/flowlog
 go build -o "$out/benchagent" ./bench/agent
 "$out/benchagent" run -flowlog "$out/flowlog" \
-	-duration "${DURATION:-10s}" -iperf "${IPERF:-10s}" \
+	-duration "${DURATION:-10s}" -iperf "${IPERF:-5s}" -iperf-runs "${IPERF_RUNS:-3}" \
 	-sources "${SOURCES:-afpacket,ebpf}" -senders "${SENDERS:-$(nproc)}" \
 	-out bench/agent/RESULTS.md
 cat bench/agent/RESULTS.md

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,9 +43,9 @@ type result struct {
 	RecordedIngress  uint64 // flood packets in ingress records (receiving end)
 	SkipData         int    // SKIPDATA records
 	Lost             float64
-	UserCPU, SysCPU  float64 // percent of one core over the flood
-	IperfBitsPerSec  float64
-	IperfRetransmits float64
+	UserCPU, SysCPU  float64   // percent of one core over the flood
+	IperfBitsPerSec  float64   // median of the runs
+	IperfRuns        []float64 // every run, sorted
 	AgentRSSKiB      int64
 	FloodBytesPerPkt uint64
 	RecordedBytesEgr uint64
@@ -55,7 +56,8 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
 	flowlog := fs.String("flowlog", "", "flowlog binary")
 	dur := fs.Duration("duration", 10*time.Second, "flood duration")
-	iperfDur := fs.Duration("iperf", 10*time.Second, "iperf3 duration")
+	iperfDur := fs.Duration("iperf", 5*time.Second, "duration of one iperf3 run")
+	iperfRuns := fs.Int("iperf-runs", 3, "iperf3 runs per source (the median is reported)")
 	sources := fs.String("sources", "afpacket,ebpf", "capture sources to measure")
 	senders := fs.Int("senders", runtime.NumCPU(), "sending threads")
 	size := fs.Int("size", 18, "UDP payload bytes")
@@ -86,14 +88,14 @@ func run(args []string) error {
 	var results []result
 	for _, src := range append([]string{"none"}, strings.Split(*sources, ",")...) {
 		fmt.Fprintf(os.Stderr, "benchagent: source %s\n", src)
-		r, err := measure(*flowlog, self, src, nsA, nsB, *dur, *iperfDur, *senders, *size)
+		r, err := measure(*flowlog, self, src, nsA, nsB, *dur, *iperfDur, *iperfRuns, *senders, *size)
 		if err != nil {
 			return fmt.Errorf("source %s: %w", src, err)
 		}
 		results = append(results, r)
 	}
 	load1 := readFile("/proc/loadavg")
-	return writeResults(*out, results, *dur, *iperfDur, *senders, *size, load0, load1)
+	return writeResults(*out, results, *dur, *iperfDur, *iperfRuns, *senders, *size, load0, load1)
 }
 
 func sh(args ...string) error {
@@ -225,7 +227,7 @@ func rssKiB(pid int) int64 {
 	return 0
 }
 
-func measure(flowlog, self, source, nsA, nsB string, dur, iperfDur time.Duration, senders, size int) (result, error) {
+func measure(flowlog, self, source, nsA, nsB string, dur, iperfDur time.Duration, iperfRuns, senders, size int) (result, error) {
 	r := result{Source: source, FloodBytesPerPkt: uint64(size + 28)}
 	tmp, err := os.MkdirTemp("", "benchagent-")
 	if err != nil {
@@ -266,11 +268,17 @@ func measure(flowlog, self, source, nsA, nsB string, dur, iperfDur time.Duration
 	r.Sent, r.Seconds = fr.Sent, fr.Seconds
 	r.TxPackets, r.RxPackets = counter(nsA, linkA, "tx_packets")-tx0, counter(nsB, linkB, "rx_packets")-rx0
 
-	bps, retr, err := iperf(nsA, nsB, iperfDur)
-	if err != nil {
-		return r, err
+	var runs []float64
+	for range iperfRuns {
+		bps, _, err := iperf(nsA, nsB, iperfDur)
+		if err != nil {
+			return r, err
+		}
+		runs = append(runs, bps)
 	}
-	r.IperfBitsPerSec, r.IperfRetransmits = bps, retr
+	slices.Sort(runs)
+	r.IperfBitsPerSec = runs[len(runs)/2]
+	r.IperfRuns = runs
 	if a == nil {
 		return r, nil
 	}
@@ -399,7 +407,7 @@ func pct(a, b uint64) string {
 	return fmt.Sprintf("%.3f%%", 100*float64(a)/float64(b))
 }
 
-func writeResults(path string, rs []result, dur, iperfDur time.Duration, senders, size int, load0, load1 string) error {
+func writeResults(path string, rs []result, dur, iperfDur time.Duration, iperfRuns, senders, size int, load0, load1 string) error {
 	var b strings.Builder
 	uname, _ := exec.Command("uname", "-r").Output()
 	fmt.Fprintf(&b, "# Live agent benchmark\n\n")
@@ -407,8 +415,8 @@ func writeResults(path string, rs []result, dur, iperfDur time.Duration, senders
 	fmt.Fprintf(&b, "Machine: %d CPUs (%s), kernel %s. Load average before: %s; after: %s.\n",
 		runtime.NumCPU(), cpuModel(), strings.TrimSpace(string(uname)), load0, load1)
 	fmt.Fprintf(&b, "Other work on the machine at the same time makes these numbers noisy; the load averages above say how busy it was.\n\n")
-	fmt.Fprintf(&b, "Setup: two network namespaces joined by a veth pair; a Go sender (`benchagent flood`, sendmmsg, %d threads) sends %d-byte UDP payloads (%d-byte IP packets) for %s to a socket that never reads; then iperf3 runs one TCP stream for %s. The agent (`flowlog agent`, 60 s interval, directory destination behind the spool) captures both ends of the veth; \"none\" is the same run without it.\n\n",
-		senders, size, size+28, dur, iperfDur)
+	fmt.Fprintf(&b, "Setup: two network namespaces joined by a veth pair; a Go sender (`benchagent flood`, sendmmsg, %d threads) sends %d-byte UDP payloads (%d-byte IP packets) for %s to a socket that never reads; then iperf3 runs one TCP stream for %s, %d times (the median is shown, every run below). The agent (`flowlog agent`, 60 s interval, directory destination behind the spool) captures both ends of the veth; \"none\" is the same run without it.\n\n",
+		senders, size, size+28, dur, iperfDur, iperfRuns)
 	fmt.Fprintf(&b, "| source | packets/s sent | packets on the veth | recorded egress (sender end) | recorded ingress (receiver end) | accounted | lost (SKIPDATA) | agent CPU user | agent CPU system | agent peak RSS | iperf3 TCP | vs none |\n")
 	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	var base float64
@@ -436,6 +444,15 @@ func writeResults(path string, rs []result, dur, iperfDur time.Duration, senders
 	}
 	fmt.Fprintf(&b, "\nColumns: *packets on the veth* is the sending end's tx_packets counter over the flood (the receiving end's rx_packets is the ingress reference); *accounted* is recorded packets of both ends over packets that crossed them; *lost* are packets the source reported lost (ring drops, flow map full), written as SKIPDATA records; *agent CPU* is the agent process's utime and stime from /proc/PID/stat over the flood, in percent of one core (the eBPF programs run in the sender's softirq and are not in it); iperf3 is the receiver's rate of one TCP stream, *vs none* its change against the run without the agent.\n")
 	fmt.Fprintf(&b, "\nByte check (egress, sender end): recorded %s.\n", bytesCheck(rs))
+	fmt.Fprintf(&b, "\niperf3 runs (Gbit/s):")
+	for _, r := range rs {
+		var runs []string
+		for _, v := range r.IperfRuns {
+			runs = append(runs, fmt.Sprintf("%.2f", v/1e9))
+		}
+		fmt.Fprintf(&b, " %s %s;", r.Source, strings.Join(runs, ", "))
+	}
+	fmt.Fprintf(&b, " on a busy 2-core machine these vary by tens of percent from run to run, so a difference of a few percent is not measurable here.\n")
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 

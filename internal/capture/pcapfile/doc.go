@@ -5,7 +5,10 @@
 //
 // The Reader is zero-copy: every packet's Data is a slice of one reusable
 // read buffer, valid only until the next call to Next, and Next allocates
-// nothing. Damaged input never panics: a file that stops in the middle of a
+// nothing. A regular file (NewFileReader, Open) is mapped into memory and
+// its packets are slices of the mapping, which saves the read system calls
+// and the copy into the buffer; pipes, standard input from a pipe and gzip
+// are streamed. Damaged input never panics: a file that stops in the middle of a
 // record yields a *TruncatedError, a record or block that contradicts itself
 // yields a *CorruptError, and input that is no capture at all yields an error
 // wrapping ErrNotCapture.

@@ -12,7 +12,8 @@ import (
 
 // FuzzReader feeds arbitrary bytes to the Reader: it must never panic,
 // always make progress, and end with io.EOF or one of its documented
-// errors.
+// errors. The in-memory Reader (NewReaderBytes, which mapped files use)
+// must yield exactly what the streaming one does.
 func FuzzReader(f *testing.F) {
 	captures, err := filepath.Glob(filepath.Join(corpusDir(f), "*.pcap*"))
 	if err != nil {
@@ -36,6 +37,10 @@ func FuzzReader(f *testing.F) {
 	f.Add(gzipped(f, ng[:600]))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
+		rs, errS := NewReader(bytes.NewReader(data))
+		rb, errB := NewReaderBytes(data)
+		sameEnd(t, "NewReaderBytes", drain(t, rb, errB), drain(t, rs, errS))
+
 		r, err := NewReader(bytes.NewReader(data))
 		if err != nil {
 			checkReaderError(t, err)

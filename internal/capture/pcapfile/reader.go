@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"os"
 
 	"github.com/klauspost/compress/gzip"
 )
@@ -75,6 +77,11 @@ type Reader struct {
 	clocks        []clock // pcapng: timestamp resolution of each entry of ifaces
 	sectionBase   int     // pcapng: index in ifaces of the current section's interface 0
 	lastTimestamp int64   // pcapng: for Simple Packet Blocks, which carry none
+
+	mapped []byte   // the file mapping buf points into (NewFileReader), released by Close
+	mapOff int      // offset of buf in mapped
+	ahead  int      // once start reaches it, populate more of the mapping (readAhead)
+	file   *os.File // the file Open opened, closed by Close
 }
 
 // errShort is returned by fill when the source ended before the requested
@@ -90,7 +97,7 @@ var errShort = errors.New("short input")
 // shows the bytes found; a damaged header yields a *CorruptError or
 // *TruncatedError.
 func NewReader(r io.Reader) (*Reader, error) {
-	rd := &Reader{src: r, buf: make([]byte, initialBufSize(r))}
+	rd := &Reader{src: r, buf: make([]byte, initialBufSize(r)), ahead: math.MaxInt}
 	if err := rd.fill(4); err != nil && err != errShort {
 		return nil, err
 	}
@@ -193,6 +200,9 @@ func notCapture(found []byte) error {
 func (r *Reader) Next(p *Packet) error {
 	if r.err != nil {
 		return r.err
+	}
+	if r.start >= r.ahead {
+		r.readAhead()
 	}
 	var err error
 	if r.format == formatPcapng {

@@ -1,0 +1,32 @@
+package pcapfile
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// mapFile maps a regular file read-only, or returns nil if f is no regular
+// file, or empty.
+func mapFile(f *os.File) ([]byte, error) {
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || !mappable(fi.Size()) {
+		return nil, err
+	}
+	return unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
+}
+
+func unmapFile(data []byte) error { return unix.Munmap(data) }
+
+// populate maps the pages of m[from:to] into the page table in one call
+// (MADV_POPULATE_READ, Linux 5.14; reading them from disk if need be)
+// instead of taking a page fault every 4 KiB or so as the reader reaches
+// them. It saves about a tenth of the read path's CPU on a file in the
+// page cache. Older kernels refuse the advice; the pages then fault in.
+func populate(m []byte, from, to int) {
+	from &^= os.Getpagesize() - 1 // m starts on a page
+	to = min(to, len(m))
+	if from < to {
+		_ = unix.Madvise(m[from:to], unix.MADV_POPULATE_READ)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/flowlog/flowlog/flow"
@@ -94,14 +96,31 @@ const seedBytes = 256
 // Read turns the capture in r into records and hands them to sink. name
 // is used in errors. Records of everything read are written even when
 // the capture turns out to be truncated.
-func Read(ctx context.Context, r io.Reader, name string, cfg ReadConfig, sink Sink) (ReadStats, error) {
-	var st ReadStats
+//
+// A regular file (an *os.File, standard input redirected from a file too)
+// is mapped into memory rather than read through a buffer.
+func Read(ctx context.Context, r io.Reader, name string, cfg ReadConfig, sink Sink) (st ReadStats, err error) {
 	if err := cfg.Aggregate.Validate(); err != nil {
 		return st, err
 	}
-	rd, err := pcapfile.NewReader(r)
+	rd, err := openCapture(r)
 	if err != nil {
 		return st, fmt.Errorf("read %s: %w", name, err)
+	}
+	defer rd.Close()
+	if rd.Mapped() {
+		// A mapped file that shrinks under us faults instead of returning
+		// an error from read(2): turn the fault into one.
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer func() {
+			if e := recover(); e != nil {
+				ferr := rd.MappingFault(e)
+				if ferr == nil {
+					panic(e)
+				}
+				err = fmt.Errorf("read %s: %w", name, ferr)
+			}
+		}()
 	}
 	rc := &recordBuilder{cfg: cfg, sink: sink, stats: &st}
 	table, err := aggregate.New(cfg.Aggregate, rc.emit)
@@ -215,6 +234,15 @@ func Read(ctx context.Context, r io.Reader, name string, cfg ReadConfig, sink Si
 		return st, fmt.Errorf("read %s: %w", name, readErr)
 	}
 	return st, nil
+}
+
+// openCapture opens the capture in r: by mapping it when it is a regular
+// file, else through the streaming reader.
+func openCapture(r io.Reader) (*pcapfile.Reader, error) {
+	if f, ok := r.(*os.File); ok {
+		return pcapfile.NewFileReader(f)
+	}
+	return pcapfile.NewReader(r)
 }
 
 // maxPacketSecond bounds packet timestamps (2242-03-16). A corrupt

@@ -30,6 +30,10 @@ func openDestination(o *readOptions, cfg pipeline.ReadConfig) (destination, erro
 		return openDirDestination(o, cfg, location)
 	case sink.DestinationS3:
 		return openS3Destination(context.Background(), o, cfg, location)
+	case sink.DestinationKafka:
+		return openKafkaDestination(cfg, location)
+	case sink.DestinationCloudWatch:
+		return openCloudWatchDestination(context.Background(), cfg, location)
 	}
 	return destination{}, usageError{fmt.Errorf("--dest %s: flowlog read does not write to %s destinations yet", o.dest, kind)}
 }

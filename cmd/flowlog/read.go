@@ -35,6 +35,7 @@ type readOptions struct {
 	noHeader       bool
 	inventoryPath  string
 	ids            inventory.Overrides
+	spool          spoolOptions
 	objects        objectOptions
 }
 
@@ -85,6 +86,7 @@ A summary goes to standard error.`,
 	f.StringVar(&o.ids.SubnetID, "subnet-id", "", "subnet id (subnet-…; default derived from the capture)")
 	f.StringVar(&o.ids.InstanceID, "instance-id", "", "instance id (i-…; default derived from the capture)")
 	f.StringVar(&o.ids.InterfaceID, "interface-id", "", "interface id (eni-…) of the capture's first interface; use --inventory for several")
+	addSpoolFlags(f, &o.spool)
 	addObjectFlags(f, &o.objects)
 	return cmd
 }
@@ -166,6 +168,11 @@ func runRead(ctx context.Context, io streams, o *readOptions, input string) erro
 			return err
 		}
 	}
+	out, spooled, err := wrapSpool(ctx, o, cfg, out, io.err)
+	if err != nil {
+		return err
+	}
+	defer spooled.stop()
 
 	began := time.Now()
 	st, err := pipeline.Read(ctx, in, name, cfg, out.sink)

@@ -257,11 +257,20 @@ func (s *Sink) Reset() error {
 	return nil
 }
 
-// Close sends what is left.
+// Close sends what is left. If CloudWatch Logs refused events (older than
+// 14 days or than the group's retention, or more than 2 hours ahead, as
+// records of an old capture are), Close says so: it kept none of them,
+// and retrying would not change that.
 func (s *Sink) Close() error {
 	err := s.flush()
 	s.cancel()
-	return err
+	if err != nil {
+		return err
+	}
+	if n := s.Stats().RejectedEvents; n > 0 {
+		return fmt.Errorf("cloudwatch logs log group %s: %d events refused for their time (more than 14 days old or older than the group's retention, or more than 2 hours ahead): CloudWatch Logs kept none of them", s.cfg.Group, n)
+	}
+	return nil
 }
 
 // Stats returns what was delivered so far.

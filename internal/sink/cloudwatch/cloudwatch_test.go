@@ -253,7 +253,7 @@ func TestAccessDenied(t *testing.T) {
 }
 
 // TestRejectedCounted: events CloudWatch Logs refuses as too old are
-// counted, not retried.
+// counted, not retried, and Close reports them.
 func TestRejectedCounted(t *testing.T) {
 	srv := logstest.New(t)
 	s := newSink(t, srv)
@@ -262,8 +262,8 @@ func TestRejectedCounted(t *testing.T) {
 	if err := s.Write(append(old, fresh...)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
+	if err := s.Close(); err == nil || !strings.Contains(err.Error(), "30 events refused") {
+		t.Fatalf("Close: %v, want an error about 30 refused events", err)
 	}
 	if st := s.Stats(); st.RejectedEvents != 30 || st.Events != 20 {
 		t.Errorf("Stats %+v, want 30 rejected and 20 accepted", st)

@@ -59,6 +59,11 @@ type Agent struct {
 	nextID  uint32
 	lives   []*pipeline.LiveLog
 
+	// retryAttach is set when an attach failed: the links are looked at
+	// again every retryEvery until none fails.
+	retryAttach bool
+	lastRetry   time.Time
+
 	// ctx is the lifetime of what the agent started (spools, watchers);
 	// it ends after the last record is flushed. stop asks the loop to
 	// flush and stop.
@@ -395,9 +400,16 @@ func (a *Agent) Stop() error {
 // Done is closed when the agent has stopped.
 func (a *Agent) Done() <-chan struct{} { return a.done }
 
+// retryEvery is how often links that failed to attach are tried again.
+const retryEvery = 5 * time.Second
+
 // tick drains the source and closes the windows that ended.
 func (a *Agent) tick() {
 	now := a.deps.Now()
+	if a.retryAttach && now.Sub(a.lastRetry) >= retryEvery {
+		a.retryAttach, a.lastRetry = false, now
+		a.reconcileAll()
+	}
 	a.drain(now)
 	for _, fl := range a.logs {
 		fl.live.Advance(now.Unix())

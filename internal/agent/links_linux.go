@@ -98,6 +98,7 @@ func (a *Agent) reconcile(k linkKey, l inventory.Link, now int64) {
 		if err != nil {
 			a.log.Error("attach", "interface", l.Name, "netns", l.Netns, "error", err)
 			a.metrics.attachErrors.Add(1)
+			a.retryAttach = true // tried again from tick
 			return
 		}
 		a.links[k] = at

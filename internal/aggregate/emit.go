@@ -194,7 +194,7 @@ func (t *Table) emitWindow(ws *window) {
 		for ; s < len(status) && (e.first > 0 || status[s].Key.Interface <= e.iface()); s++ {
 			b = append(b, status[s])
 		}
-		b = append(b, t.record(e, w))
+		b = append(b, t.record(it.id, e, w))
 	}
 	b = append(b, status[s:]...)
 	t.batch = b
@@ -211,8 +211,10 @@ func (t *Table) emitWindow(ws *window) {
 	t.emit(w, b)
 }
 
-// record is the OK record of entry e of window w.
-func (t *Table) record(e *entry, w int64) Closed {
+// record is the OK record of entry id (at e) of window w. It is called
+// once per entry, as the entry's window is emitted.
+func (t *Table) record(id uint32, e *entry, w int64) Closed {
+	packets, bytes := t.counts(id, e)
 	return Closed{
 		Key: flow.Key{
 			Interface: e.iface(),
@@ -224,8 +226,8 @@ func (t *Table) record(e *entry, w int64) Closed {
 			Action:    e.action(),
 		},
 		Counts: flow.Counts{
-			Packets:   e.packets,
-			Bytes:     e.bytes,
+			Packets:   packets,
+			Bytes:     bytes,
 			Start:     w + int64(e.first),
 			End:       w + int64(e.last),
 			TCPFlags:  e.flags,

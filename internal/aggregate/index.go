@@ -13,7 +13,7 @@ import (
 // A flow.Key holds two netip.Addr (24 bytes each, with a pointer for the
 // zone); an entry holds the addresses as 16 bytes each plus a family code,
 // and the window as the 16-bit id of its window state instead of a time, so
-// the whole record fits in 72 bytes and the index adds 4 bytes per slot.
+// the whole record fits in 64 bytes and the index adds 4 bytes per slot.
 //
 // Slot layout: the top 8 bits are a tag taken from the hash (probes skip
 // entries whose tag differs without touching them), the low 24 bits are the
@@ -45,18 +45,67 @@ const (
 
 // entry is one flow record in the making: one key in one window. The key
 // part is src, dst, ports, meta and fam; the rest are its counts.
+//
+// It is 64 bytes, one cache line (chunks are page-aligned), so a lookup
+// that misses the cache costs one miss for the entry, not two. The
+// counters are 32 bits: what overflows them (a flow of 4 Gi packets or
+// 4 GiB in one window) is carried exactly in Table.carries, and the
+// carried flag sends record and AddCounts there.
 type entry struct {
 	src, dst addr128
-	packets  uint64
-	bytes    uint64
 	ports    uint64 // interface<<32 | srcport<<16 | dstport
-	next     uint32 // next entry of the same window, or of the free list
 	meta     uint32 // window id<<16 | protocol<<8 | action
+	next     uint32 // next entry of the same window, or of the free list
+	packets  uint32 // low 32 bits of the packet count
+	bytes    uint32 // low 32 bits of the byte count
 	first    uint16 // first and last packet second, relative to the window start
 	last     uint16
 	flags    uint8 // OR of flow.ReportedTCPFlags
 	dir      flow.Direction
 	fam      uint8 // source family | destination family<<2
+	carried  bool  // Table.carries holds the counts' high parts
+}
+
+// carry is what an entry's 32-bit counters overflowed by: multiples of
+// 1<<32 packets and bytes.
+type carry struct{ packets, bytes uint64 }
+
+// counterMask keeps the bits an entry's counters hold.
+const counterMask = 1<<32 - 1
+
+// addCounts adds packets and bytes to entry id, carrying what its 32-bit
+// counters overflow by into t.carries (it allocates only then).
+func (t *Table) addCounts(id uint32, e *entry, packets, bytes uint64) {
+	p := uint64(e.packets) + packets
+	b := uint64(e.bytes) + bytes
+	e.packets, e.bytes = uint32(p), uint32(b)
+	if (p|b)&^counterMask != 0 {
+		t.addCarry(id, e, p&^counterMask, b&^counterMask)
+	}
+}
+
+func (t *Table) addCarry(id uint32, e *entry, packets, bytes uint64) {
+	if t.carries == nil {
+		t.carries = make(map[uint32]carry)
+	}
+	c := t.carries[id]
+	c.packets += packets
+	c.bytes += bytes
+	t.carries[id] = c
+	e.carried = true
+}
+
+// counts returns entry id's full packet and byte counts and forgets its
+// carry: it is called once, when the entry's record is emitted.
+func (t *Table) counts(id uint32, e *entry) (packets, bytes uint64) {
+	packets, bytes = uint64(e.packets), uint64(e.bytes)
+	if e.carried {
+		c := t.carries[id]
+		delete(t.carries, id)
+		packets += c.packets
+		bytes += c.bytes
+	}
+	return packets, bytes
 }
 
 // ckey is the key part of an entry, built once per packet.

@@ -73,8 +73,7 @@ func (t *Table) AddCounts(k flow.Key, first, last int64, packets, bytes uint64, 
 	id, pos, found := t.find(&key, h)
 	if found {
 		e := t.at(id)
-		e.packets += packets
-		e.bytes += bytes
+		t.addCounts(id, e, packets, bytes)
 		e.first = min(e.first, lo)
 		e.last = max(e.last, hi)
 		e.flags |= flags
@@ -88,14 +87,15 @@ func (t *Table) AddCounts(k flow.Key, first, last int64, packets, bytes uint64, 
 		return
 	}
 	id = t.alloc()
-	*t.at(id) = entry{
+	e := t.at(id)
+	*e = entry{
 		src: key.src, dst: key.dst,
-		packets: packets, bytes: bytes,
 		ports: key.ports, meta: key.meta, fam: key.fam,
 		next:  ws.head,
 		first: lo, last: hi,
 		flags: flags, dir: dir,
 	}
+	t.addCounts(id, e, packets, bytes)
 	if ws.count == 0 {
 		ws.tail = id
 	}

@@ -14,16 +14,52 @@ import (
 	"github.com/flowlog/flowlog/internal/sink"
 	"github.com/flowlog/flowlog/internal/sink/cloudwatch"
 	"github.com/flowlog/flowlog/internal/sink/kafka"
+	"github.com/flowlog/flowlog/internal/sink/s3"
 )
 
 // agentOpeners are the destination kinds the agent writes to, one opener
-// per kind: local directories (the agent's own), Kafka and CloudWatch
+// per kind: local directories (the agent's own), S3, Kafka and CloudWatch
 // Logs.
 func agentOpeners() map[sink.DestinationKind]agent.Opener {
 	m := agent.DefaultOpeners()
+	m[sink.DestinationS3] = openAgentS3
 	m[sink.DestinationKafka] = openAgentKafka
 	m[sink.DestinationCloudWatch] = openAgentCloudWatch
 	return m
+}
+
+// openAgentS3 opens s3://bucket/prefix (or arn:aws:s3:::bucket/prefix)
+// with the standard AWS credential chain, optionally at an S3-compatible
+// endpoint. Objects are published as each window closes, like the
+// directory destination's.
+func openAgentS3(ctx context.Context, fl agent.FlowLog, id string, format *flow.Format, inv *inventory.Inventory) (agent.Destination, error) {
+	_, location, err := sink.ParseDestination(fl.Destination)
+	if err != nil {
+		return agent.Destination{}, err
+	}
+	loc, err := s3.ParseLocation(location)
+	if err != nil {
+		return agent.Destination{}, err
+	}
+	client, err := s3.NewClient(ctx, s3.ClientConfig{EndpointURL: fl.EndpointURL, PathStyle: fl.S3PathStyle})
+	if err != nil {
+		return agent.Destination{}, err
+	}
+	layout := agent.Layout(fl, id, inv)
+	layout.Prefix = loc.Prefix
+	s, err := s3.New(s3.Config{
+		Bucket:             loc.Bucket,
+		Layout:             layout,
+		Format:             format,
+		Client:             client,
+		MaxObjectBytes:     fl.MaxObjectBytes,
+		ParquetCompression: agent.ParquetCodec(fl),
+		PublishOnAdvance:   true,
+	})
+	if err != nil {
+		return agent.Destination{}, err
+	}
+	return agent.Destination{Sink: s}, nil
 }
 
 // openAgentKafka opens kafka://host:port[,host:port]/topic: one message

@@ -25,6 +25,8 @@ type agentOptions struct {
 	dest, resource, trafficType, format, flowLogID string
 	interval                                       int64
 	maxFlows                                       int
+	fileFormat, endpointURL                        string
+	pathStyle                                      bool
 
 	// Settings that override the file's.
 	source, metricsAddress, spoolDir, inventory string
@@ -73,6 +75,9 @@ Needs root, or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN for the eBPF source
 	f.Int64Var(&o.interval, "interval", 600, "with --dest: maximum aggregation interval in `seconds`: 60 or 600")
 	f.IntVar(&o.maxFlows, "max-flows", 0, "with --dest: flow table capacity (default 1048576); flows beyond it are reported as SKIPDATA")
 	f.StringVar(&o.flowLogID, "flow-log-id", "", "with --dest: flow log `id` (fl-…); default derived from the flow log and the host")
+	f.StringVar(&o.fileFormat, "file-format", "plain-text", "with a directory or s3 --dest: object `format`, plain-text or parquet")
+	f.StringVar(&o.endpointURL, "endpoint-url", "", "with an s3 --dest: `URL` of an S3-compatible server instead of AWS")
+	f.BoolVar(&o.pathStyle, "s3-path-style", false, "with an s3 --dest: path-style addressing (endpoint/bucket/key)")
 	f.StringVar(&o.source, "source", "", "capture source: ebpf (default) or afpacket")
 	f.StringSliceVar(&o.netns, "netns", nil, "also capture in these network `namespaces` (names in /run/netns, paths, or all)")
 	f.StringSliceVar(&o.include, "interface", nil, "capture only interfaces whose names match these `patterns`")
@@ -130,9 +135,10 @@ func (o *agentOptions) agentConfig(cmd *cobra.Command) (agent.Config, error) {
 		cfg.FlowLogs = append(cfg.FlowLogs, agent.FlowLog{
 			ID: o.flowLogID, Resource: o.resource, TrafficType: o.trafficType, Format: o.format,
 			Interval: o.interval, Destination: o.dest, MaxFlows: o.maxFlows,
+			FileFormat: o.fileFormat, EndpointURL: o.endpointURL, S3PathStyle: o.pathStyle,
 		})
 	} else {
-		for _, fl := range []string{"resource", "traffic-type", "format", "interval", "max-flows", "flow-log-id"} {
+		for _, fl := range []string{"resource", "traffic-type", "format", "interval", "max-flows", "flow-log-id", "file-format", "endpoint-url", "s3-path-style"} {
 			if changed(fl) {
 				return cfg, usageError{fmt.Errorf("--%s describes the flow log of --dest: add --dest", fl)}
 			}

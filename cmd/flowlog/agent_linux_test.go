@@ -23,6 +23,7 @@ import (
 
 	"github.com/flowlog/flowlog/flow"
 	"github.com/flowlog/flowlog/internal/agent/netlab"
+	"github.com/flowlog/flowlog/internal/sink/s3/s3test"
 )
 
 var (
@@ -367,4 +368,44 @@ func TestAgentToKafka(t *testing.T) {
 			t.Errorf("record %q, want 3 packets, 300 bytes", v)
 		}
 	}
+}
+
+// TestAgentToS3 runs the agent with an S3 destination (versitygw, a real
+// S3 server) behind its spool: the objects land under the AWS key layout
+// and hold every packet.
+func TestAgentToS3(t *testing.T) {
+	_, nsA, nsB := agentLab(t)
+	srv := s3test.Start(t)
+	client := srv.Client(t, s3test.AccessKey, s3test.SecretKey) // also isolates the AWS environment
+	s3test.CreateBucket(t, client, "agent-bucket")
+	t.Setenv("AWS_ACCESS_KEY_ID", s3test.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", s3test.SecretKey)
+	p := startAgent(t, []string{"--source", "afpacket", "--netns", nsA + "," + nsB, "--interface", "v*",
+		"--dest", "s3://agent-bucket/flows", "--endpoint-url", srv.URL, "--s3-path-style", "--interval", "60",
+		"--account-id", "123456789012", "--region", "eu-test-1",
+		"--spool-dir", filepath.Join(t.TempDir(), "spool"), "--metrics-address", "none"}, "attached va", "attached vb")
+	sendUDP(t, nsA, nsB, 7301, 6)
+	time.Sleep(200 * time.Millisecond)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	objects := s3test.Objects(t, client, "agent-bucket", "flows/")
+	if len(objects) == 0 {
+		t.Fatal("no object in the bucket")
+	}
+	// Copy them into a directory and count as for the directory destination.
+	dir := t.TempDir()
+	for key, body := range objects {
+		if !strings.HasPrefix(key, "flows/AWSLogs/123456789012/vpcflowlogs/eu-test-1/") || !strings.HasSuffix(key, ".log.gz") {
+			t.Errorf("object key %s", key)
+		}
+		path := filepath.Join(dir, filepath.FromSlash(key))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkUDP(t, udpCounts(t, dir), 7301, 6)
 }

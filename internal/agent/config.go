@@ -28,6 +28,7 @@ import (
 	"github.com/flowlog/flowlog/internal/capture/afpacket"
 	"github.com/flowlog/flowlog/internal/capture/ebpf"
 	"github.com/flowlog/flowlog/internal/inventory"
+	"github.com/flowlog/flowlog/internal/parquet"
 	"github.com/flowlog/flowlog/internal/pipeline"
 	"github.com/flowlog/flowlog/internal/sink"
 	"github.com/flowlog/flowlog/internal/spool"
@@ -147,14 +148,31 @@ type FlowLog struct {
 	Interval int64 `yaml:"interval"`
 	// Destination is a directory (or file:///path), s3://bucket/prefix, or
 	// another kind sink.ParseDestination knows.
-	Destination      string `yaml:"destination"`
-	HivePartitions   bool   `yaml:"hive-compatible-partitions,omitempty"`
-	PerHourPartition bool   `yaml:"per-hour-partition,omitempty"`
-	MaxObjectBytes   int64  `yaml:"max-object-bytes,omitempty"`
+	Destination string `yaml:"destination"`
+	// FileFormat of object destinations (directory, S3): plain-text
+	// (gzip'd text with a header line) or parquet (.log.parquet), and the
+	// Parquet compression: gzip (as AWS) or zstd.
+	FileFormat         string `yaml:"file-format"`
+	ParquetCompression string `yaml:"parquet-compression,omitempty"`
+	HivePartitions     bool   `yaml:"hive-compatible-partitions,omitempty"`
+	PerHourPartition   bool   `yaml:"per-hour-partition,omitempty"`
+	MaxObjectBytes     int64  `yaml:"max-object-bytes,omitempty"`
+	// EndpointURL and S3PathStyle point an S3 destination at an
+	// S3-compatible server (http://host:port, path-style addressing)
+	// instead of AWS.
+	EndpointURL string `yaml:"endpoint-url,omitempty"`
+	S3PathStyle bool   `yaml:"s3-path-style,omitempty"`
 	// MaxFlows is the flow table's capacity; flows beyond it are counted
 	// as SKIPDATA.
 	MaxFlows int `yaml:"max-flows"`
 }
+
+// File formats of object destinations, as CreateFlowLogs names them
+// (DestinationOptions.FileFormat).
+const (
+	FileFormatText    = "plain-text"
+	FileFormatParquet = "parquet"
+)
 
 // Defaults of a Config.
 const (
@@ -281,6 +299,12 @@ func (fl FlowLog) defaults() FlowLog {
 	if fl.MaxObjectBytes == 0 {
 		fl.MaxObjectBytes = sink.DefaultMaxObjectBytes
 	}
+	if fl.FileFormat == "" {
+		fl.FileFormat = FileFormatText
+	}
+	if fl.FileFormat == FileFormatParquet && fl.ParquetCompression == "" {
+		fl.ParquetCompression = string(parquet.Gzip)
+	}
 	return fl
 }
 
@@ -403,10 +427,33 @@ func (c Config) Validate() error {
 		if fl.Interval != 60 && fl.Interval != 600 {
 			bad(key("interval"), "%d: want 60 or 600 seconds", fl.Interval)
 		}
+		var kind sink.DestinationKind
 		if fl.Destination == "" {
 			bad(key("destination"), "not set: want a directory, file:///path, s3://bucket/prefix, kafka://brokers/topic or cloudwatch://log-group")
-		} else if _, _, err := sink.ParseDestination(fl.Destination); err != nil {
+		} else if k, _, err := sink.ParseDestination(fl.Destination); err != nil {
 			bad(key("destination"), "%v", err)
+		} else {
+			kind = k
+		}
+		objects := kind == sink.DestinationFile || kind == sink.DestinationS3
+		switch fl.FileFormat {
+		case FileFormatText:
+		case FileFormatParquet:
+			if kind != "" && !objects {
+				bad(key("file-format"), "parquet: only directory and s3 destinations write objects")
+			}
+		default:
+			bad(key("file-format"), "%q: want plain-text or parquet", fl.FileFormat)
+		}
+		if fl.ParquetCompression != "" {
+			if _, err := parquet.ParseCodec(fl.ParquetCompression); err != nil {
+				bad(key("parquet-compression"), "%v", err)
+			} else if fl.FileFormat != FileFormatParquet {
+				bad(key("parquet-compression"), "needs file-format: parquet")
+			}
+		}
+		if (fl.EndpointURL != "" || fl.S3PathStyle) && kind != "" && kind != sink.DestinationS3 {
+			bad(key("endpoint-url"), "endpoint-url and s3-path-style are for s3:// destinations")
 		}
 		if fl.MaxFlows < 1 || fl.MaxFlows > aggregate.MaxMaxFlows {
 			bad(key("max-flows"), "%d: want 1 to %d", fl.MaxFlows, aggregate.MaxMaxFlows)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/flowlog/flowlog/flow"
 	"github.com/flowlog/flowlog/internal/inventory"
+	"github.com/flowlog/flowlog/internal/parquet"
 	"github.com/flowlog/flowlog/internal/pipeline"
 	"github.com/flowlog/flowlog/internal/sink"
 )
@@ -32,7 +33,17 @@ func DefaultOpeners() map[sink.DestinationKind]Opener {
 
 // Layout is the S3 object layout of a flow log.
 func Layout(fl FlowLog, id string, inv *inventory.Inventory) sink.Layout {
-	return sink.Layout{AccountID: inv.AccountID(), Region: inv.Region(), FlowLogID: id, Hive: fl.HivePartitions, PerHour: fl.PerHourPartition}
+	return sink.Layout{AccountID: inv.AccountID(), Region: inv.Region(), FlowLogID: id, Hive: fl.HivePartitions,
+		PerHour: fl.PerHourPartition, Parquet: fl.FileFormat == FileFormatParquet}
+}
+
+// ParquetCodec is the compression of a flow log's Parquet objects.
+func ParquetCodec(fl FlowLog) parquet.Codec {
+	c, err := parquet.ParseCodec(fl.ParquetCompression)
+	if err != nil { // validated; "" for text objects
+		return parquet.Gzip
+	}
+	return c
 }
 
 // OpenDir opens a local directory destination. Its objects are published
@@ -40,11 +51,12 @@ func Layout(fl FlowLog, id string, inv *inventory.Inventory) sink.Layout {
 // so records are there within seconds of their window's end (spec §4).
 func OpenDir(_ context.Context, fl FlowLog, id string, format *flow.Format, inv *inventory.Inventory) (Destination, error) {
 	d, err := sink.NewDir(sink.DirConfig{
-		Root:             fl.Destination,
-		Layout:           Layout(fl, id, inv),
-		Format:           format,
-		MaxObjectBytes:   fl.MaxObjectBytes,
-		PublishOnAdvance: true,
+		Root:               fl.Destination,
+		Layout:             Layout(fl, id, inv),
+		Format:             format,
+		MaxObjectBytes:     fl.MaxObjectBytes,
+		ParquetCompression: ParquetCodec(fl),
+		PublishOnAdvance:   true,
 	})
 	if err != nil {
 		return Destination{}, fmt.Errorf("destination %s: %w", fl.Destination, err)

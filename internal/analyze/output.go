@@ -103,13 +103,27 @@ func (o Output) writeTable(t *table) error {
 					if i > 0 {
 						w.WriteByte('\t')
 					}
-					w.WriteString(strings.NewReplacer("\t", " ", "\n", " ").Replace(c))
+					w.WriteString(tsvCell(c))
 				}
 				w.WriteByte('\n')
 			}
 		}
 	}
 	return w.Flush()
+}
+
+// tsvCell keeps a cell on its line and in its column.
+func tsvCell(c string) string {
+	if !strings.ContainsAny(c, "\t\n\r") {
+		return c
+	}
+	b := []byte(c)
+	for i, x := range b {
+		if x == '\t' || x == '\n' || x == '\r' {
+			b[i] = ' '
+		}
+	}
+	return string(b)
 }
 
 func writeAligned(w *bufio.Writer, t *table) {

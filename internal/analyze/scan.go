@@ -171,18 +171,26 @@ func (s *Scanner) tokenize(line []byte) (int, bool) {
 	want := len(starts)
 	count := 0
 	afterSep := uint64(0x80) // the byte before the line counts as a separator
-	base := 0
-	for ; ; base += 8 {
-		var w uint64
-		if len(line)-base >= 8 {
-			w = binary.LittleEndian.Uint64(line[base:])
-		} else if base < len(line) {
-			// Pad the tail with spaces: they end the last value.
-			var tail [8]byte
-			copy(tail[copy(tail[:], line[base:]):], "        ")
-			w = binary.LittleEndian.Uint64(tail[:])
+	n := len(line)
+	full := n &^ 7
+	// The last, partial word is padded with spaces, which end the last
+	// value: loaded from the buffer beyond the line when it has room
+	// (the bytes there are masked off), else copied.
+	var tail uint64
+	if full < n {
+		if cap(line)-full >= 8 {
+			keep := uint64(1)<<(8*uint(n-full)) - 1
+			tail = binary.LittleEndian.Uint64(line[full:full+8])&keep | spaces&^keep
 		} else {
-			break
+			var b [8]byte
+			copy(b[copy(b[:], line[full:]):], "        ")
+			tail = binary.LittleEndian.Uint64(b[:])
+		}
+	}
+	for base := 0; base < n; base += 8 {
+		w := tail
+		if base < full {
+			w = binary.LittleEndian.Uint64(line[base : base+8])
 		}
 		// A byte below 0x20 sets the high bit of its lane here; with none
 		// of them, no borrow crosses lanes, so the test is exact.
@@ -192,15 +200,21 @@ func (s *Scanner) tokenize(line []byte) (int, bool) {
 		sep := zeroBytes(w ^ spaces)
 		m := ^sep & hi & (sep<<8 | afterSep)
 		afterSep = (sep >> 56) & 0x80
-		if count >= want {
-			count += bits.OnesCount64(m)
-			continue
-		}
-		for ; m != 0; m &= m - 1 {
-			if count < want {
+		switch c := bits.OnesCount64(m); {
+		case count >= want:
+			count += c
+		case count+c <= want:
+			for ; m != 0; m &= m - 1 {
 				starts[count] = int32(base + bits.TrailingZeros64(m)>>3)
+				count++
 			}
-			count++
+		default:
+			for ; m != 0; m &= m - 1 {
+				if count < want {
+					starts[count] = int32(base + bits.TrailingZeros64(m)>>3)
+				}
+				count++
+			}
 		}
 	}
 	return count, true
@@ -249,11 +263,27 @@ func (s *Scanner) tokenizeSlow(line []byte) int {
 }
 
 // parseDigits parses 1 to 19 decimal digits, as ParseRecord's fast path.
+// Eight digits at a time are checked and combined in one word (Unix
+// times have ten).
 func parseDigits(b []byte) (uint64, bool) {
 	if len(b) == 0 || len(b) > 19 {
 		return 0, false
 	}
 	var n uint64
+	for len(b) >= 8 {
+		w := binary.LittleEndian.Uint64(b[:8])
+		v := w - 0x3030303030303030
+		// Every byte '0'…'9': below 10 after the subtraction, with no
+		// byte that borrowed (w's bytes were at least '0').
+		if (w&0xf0f0f0f0f0f0f0f0) != 0x3030303030303030 || ((v+0x0606060606060606)&0xf0f0f0f0f0f0f0f0) != 0 {
+			return 0, false
+		}
+		v = (v*10 + v>>8) & 0x00ff00ff00ff00ff
+		v = (v*100 + v>>16) & 0x0000ffff0000ffff
+		v = (v*10000 + v>>32) & 0xffffffff
+		n = n*100000000 + v
+		b = b[8:]
+	}
 	for _, c := range b {
 		d := c - '0'
 		if d > 9 {

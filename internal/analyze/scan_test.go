@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -201,4 +202,21 @@ func corpora(t testing.TB) string {
 		t.Fatalf("corpora not found next to the module: %v", err)
 	}
 	return c
+}
+
+func TestParseDigits(t *testing.T) {
+	for _, s := range []string{"0", "7", "12345678", "1718900400", "0000000000000000000", "9999999999999999999", "18446744073709551615", "123456789012345678", "12345678x", "1234567/", "1234567:", "12:45678", "", "١٢"} {
+		got, ok := parseDigits([]byte(s))
+		want, err := strconv.ParseUint(s, 10, 64)
+		wantOK := err == nil && len(s) <= 19
+		if ok != wantOK || (ok && got != want) {
+			t.Errorf("parseDigits(%q) = %d, %v; want %d, %v", s, got, ok, want, wantOK)
+		}
+	}
+	for i := range 100000 {
+		s := strconv.FormatUint(uint64(i)*2654435761%10000000000, 10)
+		if got, ok := parseDigits([]byte(s)); !ok || strconv.FormatUint(got, 10) != s {
+			t.Fatalf("parseDigits(%q) = %d, %v", s, got, ok)
+		}
+	}
 }

@@ -72,6 +72,12 @@ type group struct {
 	hasTime                 bool
 }
 
+// shortKeyLen is the size of keys kept in the slots of a map: enough for
+// a time bucket and two addresses, or an address and a few numbers.
+const shortKeyLen = 40
+
+type shortKey [shortKeyLen]byte
+
 // groupTable groups records by fields.
 type groupTable struct {
 	noHooks
@@ -80,12 +86,16 @@ type groupTable struct {
 	bucket       int64          // seconds; 0: none
 	onlyRejected bool
 	key          []byte
-	groups       map[string]*group
-	sawNoAction  bool // a format without action (for Rejected)
+	// Groups by the binary key of their values (appendKey): keys of up
+	// to shortKeyLen bytes (numbers, addresses, enums) live in short,
+	// stored in the map's slots; longer ones (strings) in long.
+	short       map[shortKey]*group
+	long        map[string]*group
+	sawNoAction bool // a format without action (for Rejected)
 }
 
 func newGroupTable(opt *TopOptions, onlyRejected bool) *groupTable {
-	t := &groupTable{by: opt.By, onlyRejected: onlyRejected, groups: map[string]*group{}, bucket: int64(opt.Bucket / time.Second)}
+	t := &groupTable{by: opt.By, onlyRejected: onlyRejected, short: map[shortKey]*group{}, long: map[string]*group{}, bucket: int64(opt.Bucket / time.Second)}
 	for _, id := range opt.By {
 		f, err := flow.ParseFormat("${" + id.String() + "}")
 		if err != nil {
@@ -139,13 +149,26 @@ func (t *groupTable) record(r *flow.Record, _ []byte) {
 		k = appendKey(k, r, id)
 	}
 	t.key = k
-	g := t.groups[string(k)]
+	// The key encoding is prefix-free, so zero padding keeps short keys
+	// distinct.
+	var g *group
+	var sk shortKey
+	if len(k) <= shortKeyLen {
+		copy(sk[:], k)
+		g = t.short[sk]
+	} else {
+		g = t.long[string(k)]
+	}
 	if g == nil {
 		g = &group{bucket: bucket, vals: make([]string, len(t.by))}
 		for i, f := range t.byFormats {
 			g.vals[i] = string(f.Append(nil, r))
 		}
-		t.groups[string(k)] = g
+		if len(k) <= shortKeyLen {
+			t.short[sk] = g
+		} else {
+			t.long[string(k)] = g
+		}
 	}
 	g.records++
 	if r.Present&(1<<flow.FieldPackets) != 0 {
@@ -199,12 +222,26 @@ func appendKey(b []byte, r *flow.Record, id flow.FieldID) []byte {
 }
 
 func (t *groupTable) merge(o *groupTable) {
-	for k, og := range o.groups {
-		g := t.groups[k]
-		if g == nil {
-			t.groups[k] = og
-			continue
+	for k, og := range o.short {
+		if g := t.short[k]; g != nil {
+			g.add(og)
+		} else {
+			t.short[k] = og
 		}
+	}
+	for k, og := range o.long {
+		if g := t.long[k]; g != nil {
+			g.add(og)
+		} else {
+			t.long[k] = og
+		}
+	}
+	t.sawNoAction = t.sawNoAction || o.sawNoAction
+}
+
+// add adds the totals of og to g.
+func (g *group) add(og *group) {
+	{
 		g.records += og.records
 		g.packets += og.packets
 		g.bytes += og.bytes
@@ -218,7 +255,6 @@ func (t *groupTable) merge(o *groupTable) {
 			g.hasTime = true
 		}
 	}
-	t.sawNoAction = t.sawNoAction || o.sawNoAction
 }
 
 func metricOf(g *group, metric string) uint64 {
@@ -235,9 +271,13 @@ func metricOf(g *group, metric string) uint64 {
 // first), at most limit; with each group's share of its bucket's total,
 // and how many groups were left out.
 func (t *groupTable) ranked(metric string, limit int) (gs []*group, shares []float64, omitted int) {
-	all := make([]*group, 0, len(t.groups))
+	all := make([]*group, 0, len(t.short)+len(t.long))
 	totals := map[int64]uint64{}
-	for _, g := range t.groups {
+	for _, g := range t.short {
+		all = append(all, g)
+		totals[g.bucket] += metricOf(g, metric)
+	}
+	for _, g := range t.long {
 		all = append(all, g)
 		totals[g.bucket] += metricOf(g, metric)
 	}

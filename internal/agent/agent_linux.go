@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -168,6 +169,11 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	}
 	if a.src, a.srcKind, err = a.deps.NewSource(a.cfg, a.log); err != nil {
 		return err
+	}
+	for _, n := range a.cfg.Netns {
+		if strings.HasPrefix(n, "/") && a.srcKind == "ebpf" {
+			a.log.Warn("the eBPF source opens network namespaces by name in /run/netns only: links of this one cannot be attached (use --source afpacket, or ip netns attach NAME PID)", "netns", n)
+		}
 	}
 	a.metrics = newMetrics()
 	now := a.deps.Now()

@@ -25,7 +25,7 @@ type DirConfig struct {
 	// it; 0 means DefaultMaxObjectBytes (75 MB).
 	MaxObjectBytes int64
 	// GzipLevel is the compression level, 1 (fastest) to 9 (smallest); 0
-	// means the gzip default.
+	// means DefaultGzipLevel.
 	GzipLevel int
 	// ParquetCompression compresses Parquet objects (Layout.Parquet):
 	// parquet.Gzip (default) or parquet.Zstd.

@@ -280,22 +280,41 @@ func (s *Sink) Stats() Stats {
 	return s.stats
 }
 
+// parallelStreams is how many streams are sent to at once: one window
+// spreads over as many streams as interfaces, and each request waits a
+// round trip.
+const parallelStreams = 8
+
 func (s *Sink) flush() error {
 	if len(s.streams) == 0 {
 		return nil
 	}
+	var (
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, parallelStreams)
+		errMu sync.Mutex
+		first error
+	)
 	for _, stream := range slices.Sorted(maps.Keys(s.streams)) {
 		events := s.streams[stream]
-		slices.SortStableFunc(events, func(a, b event) int { return cmp.Compare(a.ts, b.ts) })
-		for _, b := range batches(events) {
-			if err := s.put(stream, b); err != nil {
-				clear(s.streams)
-				return err
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			// Batches of a stream go in order, one at a time.
+			slices.SortStableFunc(events, func(a, b event) int { return cmp.Compare(a.ts, b.ts) })
+			for _, b := range batches(events) {
+				if err := s.put(stream, b); err != nil {
+					errMu.Lock()
+					first = cmp.Or(first, err)
+					errMu.Unlock()
+					return
+				}
 			}
-		}
-		delete(s.streams, stream)
+		})
 	}
-	return nil
+	wg.Wait()
+	clear(s.streams)
+	return first
 }
 
 // batches cuts events, sorted by time, into PutLogEvents batches: each

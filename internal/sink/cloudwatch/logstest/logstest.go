@@ -71,6 +71,7 @@ type Faults struct {
 	Throttle int             // PutLogEvents calls to answer with ThrottlingException
 	Down     bool            // answer every call with ServiceUnavailableException
 	Deny     map[string]bool // operations to answer with AccessDeniedException
+	Latency  time.Duration   // wait before answering, like a distant region
 }
 
 // New starts a server, stopped when the test ends; at the end, each
@@ -119,6 +120,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
+	s.mu.Lock()
+	latency := s.faults.Latency
+	s.mu.Unlock()
+	time.Sleep(latency)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r.Method != http.MethodPost || r.URL.Path != "/" {

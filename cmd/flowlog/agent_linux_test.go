@@ -23,6 +23,7 @@ import (
 
 	"github.com/flowlog/flowlog/flow"
 	"github.com/flowlog/flowlog/internal/agent/netlab"
+	"github.com/flowlog/flowlog/internal/sink/cloudwatch/logstest"
 	"github.com/flowlog/flowlog/internal/sink/s3/s3test"
 )
 
@@ -408,4 +409,49 @@ func TestAgentToS3(t *testing.T) {
 		}
 	}
 	checkUDP(t, udpCounts(t, dir), 7301, 6)
+}
+
+// TestAgentToCloudWatch runs the agent with a CloudWatch Logs destination
+// (logstest, a server that checks the wire protocol and signatures): one
+// stream "<interface-id>-all" per interface, one event per record.
+func TestAgentToCloudWatch(t *testing.T) {
+	_, nsA, nsB := agentLab(t)
+	srv := logstest.New(t)
+	for k, v := range map[string]string{
+		"AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": srv.URL(), "AWS_ACCESS_KEY_ID": logstest.AccessKey,
+		"AWS_SECRET_ACCESS_KEY": logstest.SecretKey, "AWS_SESSION_TOKEN": "", "AWS_REGION": "", "AWS_DEFAULT_REGION": "",
+		"AWS_PROFILE": "", "AWS_CONFIG_FILE": filepath.Join(t.TempDir(), "none"),
+		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(t.TempDir(), "none"), "AWS_EC2_METADATA_DISABLED": "true",
+	} {
+		t.Setenv(k, v)
+	}
+	group := "/flowlog/agent"
+	format := "${interface-id} ${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${log-status}"
+	p := startAgent(t, []string{"--source", "afpacket", "--netns", nsA + "," + nsB, "--interface", "v*",
+		"--dest", "arn:aws:logs:" + logstest.Region + ":123456789012:log-group:" + group, "--interval", "60", "--format", format,
+		"--spool-dir", filepath.Join(t.TempDir(), "spool"), "--metrics-address", "none"}, "attached va", "attached vb")
+	sendUDP(t, nsA, nsB, 7401, 2)
+	time.Sleep(200 * time.Millisecond)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	streams := srv.Streams(group)
+	if len(streams) != 2 {
+		t.Fatalf("streams %v, want one per interface", streams)
+	}
+	for _, s := range streams {
+		eni := strings.TrimSuffix(s, "-all")
+		var udp []string
+		for _, e := range srv.Events(group, s) {
+			if !strings.HasPrefix(e.Message, eni+" ") {
+				t.Errorf("stream %s has %q", s, e.Message)
+			}
+			if strings.Contains(e.Message, " 7401 7401 17 ") {
+				udp = append(udp, e.Message)
+			}
+		}
+		if len(udp) != 1 || !strings.HasSuffix(udp[0], " 2 200 OK") {
+			t.Errorf("stream %s: UDP records %q", s, udp)
+		}
+	}
 }

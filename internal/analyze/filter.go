@@ -118,6 +118,7 @@ func Filter(ctx context.Context, inputs []Input, rc ReadConfig, out Output) (Sta
 	}
 	e := newEngine(rc, 0, mode != ModeText)
 	e.rowsFull = true
+	e.noChunks = true
 	pipes := make([]*filterPipe, len(inputs))
 	for i := range pipes {
 		pipes[i] = &filterPipe{ch: make(chan filterChunk, 4)}

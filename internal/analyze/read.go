@@ -34,6 +34,9 @@ type ReadConfig struct {
 	// ProgressMinBytes is the input size from which the bar shows; 0
 	// means DefaultProgressMinBytes.
 	ProgressMinBytes int64
+
+	// chunkBytes overrides minChunkBytes (tests cut small files).
+	chunkBytes int64
 }
 
 // DefaultProgressMinBytes is the total input size from which a progress
@@ -109,13 +112,17 @@ type engine struct {
 	// rowsFull reads every column of Parquet rows, unknown ones too: the
 	// filter renders them.
 	rowsFull bool
-	read     atomic.Int64 // bytes read so far, for the progress bar
-	since    int64
-	until    int64
+	// noChunks reads every input whole, by one worker (filter: its
+	// output follows the input's order).
+	noChunks   bool
+	chunkBytes int64        // least bytes in a piece of a file; 0: minChunkBytes (tests make it small)
+	read       atomic.Int64 // bytes read so far, for the progress bar
+	since      int64
+	until      int64
 }
 
 func newEngine(cfg ReadConfig, need flow.FieldSet, full bool) *engine {
-	e := &engine{cfg: cfg, full: full}
+	e := &engine{cfg: cfg, full: full, chunkBytes: cfg.chunkBytes}
 	e.need = need | cfg.Range.fields() | flow.FieldSet(0).With(flow.FieldLogStatus)
 	if cfg.Where != nil {
 		e.need |= cfg.Where.Fields()
@@ -134,7 +141,6 @@ func (e *engine) run(ctx context.Context, inputs []Input, newVisitor func() visi
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	workers = max(1, min(workers, len(inputs)))
 
 	var total int64
 	for _, in := range inputs {
@@ -145,12 +151,30 @@ func (e *engine) run(ctx context.Context, inputs []Input, newVisitor func() visi
 		stopBar = startProgress(e.cfg.Progress, total, &e.read)
 	}
 
-	jobs := make(chan int)
+	// Jobs: whole inputs, and the pieces of large plain-text files.
+	type job struct {
+		input int
+		chunk *chunkJob
+	}
+	var list []job
+	chunked := map[int][]*chunkJob{}
+	for i, in := range inputs {
+		if cs := e.fileChunks(in, workers); cs != nil {
+			chunked[i] = cs
+			for _, c := range cs {
+				list = append(list, job{i, c})
+			}
+			continue
+		}
+		list = append(list, job{input: i})
+	}
+	workers = max(1, min(workers, len(list)))
+	jobs := make(chan job)
 	go func() {
 		defer close(jobs)
-		for i := range inputs {
+		for _, j := range list {
 			select {
-			case jobs <- i:
+			case jobs <- j:
 			case <-ctx.Done():
 				return
 			}
@@ -165,27 +189,38 @@ func (e *engine) run(ctx context.Context, inputs []Input, newVisitor func() visi
 		go func() {
 			defer wg.Done()
 			rs := &recordStream{e: e, v: visitors[w], st: &stats[w], scanners: map[string]*Scanner{}}
-			for i := range jobs {
-				in := inputs[i]
-				rs.v.begin(i, in)
-				err := e.readInput(ctx, in, rs)
-				rs.v.end(i, err)
+			for j := range jobs {
+				in := inputs[j.input]
+				rs.v.begin(j.input, in)
+				var err error
+				if j.chunk != nil {
+					err = e.readChunk(ctx, in, j.chunk, rs, newVisitor)
+					j.chunk.err = err
+				} else {
+					err = e.readInput(ctx, in, rs)
+				}
+				rs.v.end(j.input, err)
 				switch {
 				case err == nil:
-					rs.st.Inputs++
+					if j.chunk == nil || j.chunk.first {
+						rs.st.Inputs++
+					}
 				case ctx.Err() != nil:
 				default:
-					rs.st.Failed = append(rs.st.Failed, in.Name+": "+err.Error())
+					rs.st.Failed = append(rs.st.Failed, rs.input+": "+err.Error())
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	stopBar()
 	var st Stats
 	for i := range stats {
 		st.add(&stats[i])
 	}
+	for i, cs := range chunked {
+		visitors = append(visitors, e.settleChunks(ctx, inputs[i], cs, newVisitor, &st)...)
+	}
+	stopBar()
 	st.Bytes = e.read.Load()
 	st.Interrupted = ctx.Err() != nil
 	st.Elapsed = time.Since(began)
@@ -256,8 +291,16 @@ func (e *engine) rowFields() flow.FieldSet {
 
 func (e *engine) readText(ctx context.Context, r io.Reader, rs *recordStream) error {
 	rd := flow.NewReader(r, flow.ReaderOptions{Format: e.cfg.Format})
+	return e.readLines(ctx, rd, e.cfg.Format, rs, nil)
+}
+
+// readLines reads the records of rd, which starts in format start, into
+// rs. When a header line changes the format, onHeader (if set) is called
+// before the next record; reading stops there if it returns false.
+func (e *engine) readLines(ctx context.Context, rd *flow.Reader, start *flow.Format, rs *recordStream, onHeader func() bool) error {
 	var sc *Scanner
 	var scFormat *flow.Format
+	prev := start
 	for n := 0; ; n++ {
 		if n&1023 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -275,6 +318,12 @@ func (e *engine) readText(ctx context.Context, r io.Reader, rs *recordStream) er
 				continue
 			}
 			return err
+		}
+		if f != prev {
+			prev = f
+			if onHeader != nil && !onHeader() {
+				return nil
+			}
 		}
 		if f != scFormat || sc == nil {
 			ff := f

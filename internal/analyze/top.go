@@ -1,11 +1,13 @@
 package analyze
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,18 +65,18 @@ func ParseFields(s string) ([]flow.FieldID, error) {
 	return ids, nil
 }
 
-// group is the totals of one group.
+// group is the totals of one group. It holds no pointers, so a table of
+// millions of groups costs the garbage collector nothing.
 type group struct {
 	bucket                  int64 // start of the time bucket; math.MinInt64 without one
-	vals                    []string
 	records, packets, bytes uint64
 	first, last             int64
 	hasTime                 bool
 }
 
 // shortKeyLen is the size of keys kept in the slots of a map: enough for
-// a time bucket and two addresses, or an address and a few numbers.
-const shortKeyLen = 40
+// an address and a port, or a few numbers.
+const shortKeyLen = 32
 
 type shortKey [shortKeyLen]byte
 
@@ -82,28 +84,21 @@ type shortKey [shortKeyLen]byte
 type groupTable struct {
 	noHooks
 	by           []flow.FieldID
-	byFormats    []*flow.Format // one single-field format per By field, to render values
-	bucket       int64          // seconds; 0: none
+	bucket       int64 // seconds; 0: none
 	onlyRejected bool
 	key          []byte
-	// Groups by the binary key of their values (appendKey): keys of up
-	// to shortKeyLen bytes (numbers, addresses, enums) live in short,
-	// stored in the map's slots; longer ones (strings) in long.
-	short       map[shortKey]*group
-	long        map[string]*group
+	// Groups by the binary key of their values (appendKey, after the
+	// bucket): keys of up to shortKeyLen bytes (numbers, addresses,
+	// enums) live in short, stored in the map's slots; longer ones
+	// (strings) in long. Both map to an index in groups.
+	short       map[shortKey]int32
+	long        map[string]int32
+	groups      []group
 	sawNoAction bool // a format without action (for Rejected)
 }
 
 func newGroupTable(opt *TopOptions, onlyRejected bool) *groupTable {
-	t := &groupTable{by: opt.By, onlyRejected: onlyRejected, short: map[shortKey]*group{}, long: map[string]*group{}, bucket: int64(opt.Bucket / time.Second)}
-	for _, id := range opt.By {
-		f, err := flow.ParseFormat("${" + id.String() + "}")
-		if err != nil {
-			panic(err) // every known field makes a format
-		}
-		t.byFormats = append(t.byFormats, f)
-	}
-	return t
+	return &groupTable{by: opt.By, onlyRejected: onlyRejected, short: map[shortKey]int32{}, long: map[string]int32{}, bucket: int64(opt.Bucket / time.Second)}
 }
 
 func (t *groupTable) fields() flow.FieldSet {
@@ -149,27 +144,7 @@ func (t *groupTable) record(r *flow.Record, _ []byte) {
 		k = appendKey(k, r, id)
 	}
 	t.key = k
-	// The key encoding is prefix-free, so zero padding keeps short keys
-	// distinct.
-	var g *group
-	var sk shortKey
-	if len(k) <= shortKeyLen {
-		copy(sk[:], k)
-		g = t.short[sk]
-	} else {
-		g = t.long[string(k)]
-	}
-	if g == nil {
-		g = &group{bucket: bucket, vals: make([]string, len(t.by))}
-		for i, f := range t.byFormats {
-			g.vals[i] = string(f.Append(nil, r))
-		}
-		if len(k) <= shortKeyLen {
-			t.short[sk] = g
-		} else {
-			t.long[string(k)] = g
-		}
-	}
+	g := &t.groups[t.index(k, bucket)]
 	g.records++
 	if r.Present&(1<<flow.FieldPackets) != 0 {
 		g.packets += r.Packets
@@ -186,6 +161,30 @@ func (t *groupTable) record(r *flow.Record, _ []byte) {
 		}
 		g.hasTime = true
 	}
+}
+
+// index returns the index in t.groups of the group with key k, adding
+// the group if it is new. The key encoding is prefix-free, so zero
+// padding keeps short keys distinct.
+func (t *groupTable) index(k []byte, bucket int64) int32 {
+	if len(k) <= shortKeyLen {
+		var sk shortKey
+		copy(sk[:], k)
+		i, ok := t.short[sk]
+		if !ok {
+			i = int32(len(t.groups))
+			t.groups = append(t.groups, group{bucket: bucket})
+			t.short[sk] = i
+		}
+		return i
+	}
+	i, ok := t.long[string(k)]
+	if !ok {
+		i = int32(len(t.groups))
+		t.groups = append(t.groups, group{bucket: bucket})
+		t.long[string(k)] = i
+	}
+	return i
 }
 
 // appendKey appends a binary form of field id of r that is equal for
@@ -222,38 +221,30 @@ func appendKey(b []byte, r *flow.Record, id flow.FieldID) []byte {
 }
 
 func (t *groupTable) merge(o *groupTable) {
-	for k, og := range o.short {
-		if g := t.short[k]; g != nil {
-			g.add(og)
-		} else {
-			t.short[k] = og
-		}
+	for k, oi := range o.short {
+		og := &o.groups[oi]
+		t.groups[t.index(k[:], og.bucket)].add(og)
 	}
-	for k, og := range o.long {
-		if g := t.long[k]; g != nil {
-			g.add(og)
-		} else {
-			t.long[k] = og
-		}
+	for k, oi := range o.long {
+		og := &o.groups[oi]
+		t.groups[t.index([]byte(k), og.bucket)].add(og)
 	}
 	t.sawNoAction = t.sawNoAction || o.sawNoAction
 }
 
 // add adds the totals of og to g.
 func (g *group) add(og *group) {
-	{
-		g.records += og.records
-		g.packets += og.packets
-		g.bytes += og.bytes
-		if og.hasTime {
-			if !g.hasTime || og.first < g.first {
-				g.first = og.first
-			}
-			if !g.hasTime || og.last > g.last {
-				g.last = og.last
-			}
-			g.hasTime = true
+	g.records += og.records
+	g.packets += og.packets
+	g.bytes += og.bytes
+	if og.hasTime {
+		if !g.hasTime || og.first < g.first {
+			g.first = og.first
 		}
+		if !g.hasTime || og.last > g.last {
+			g.last = og.last
+		}
+		g.hasTime = true
 	}
 }
 
@@ -267,28 +258,36 @@ func metricOf(g *group, metric string) uint64 {
 	return g.bytes
 }
 
+// rankedGroup is a group to print, with its values.
+type rankedGroup struct {
+	*group
+	key   []byte
+	vals  []string
+	share float64 // of its bucket's total of the metric
+}
+
 // ranked returns the groups to print: per bucket, by metric (largest
-// first), at most limit; with each group's share of its bucket's total,
-// and how many groups were left out.
-func (t *groupTable) ranked(metric string, limit int) (gs []*group, shares []float64, omitted int) {
-	all := make([]*group, 0, len(t.short)+len(t.long))
+// first, ties by key), at most limit; and how many were left out.
+func (t *groupTable) ranked(metric string, limit int) (gs []rankedGroup, omitted int) {
+	all := make([]rankedGroup, 0, len(t.groups))
 	totals := map[int64]uint64{}
-	for _, g := range t.short {
-		all = append(all, g)
-		totals[g.bucket] += metricOf(g, metric)
+	for k, i := range t.short {
+		all = append(all, rankedGroup{group: &t.groups[i], key: append([]byte(nil), k[:]...)})
 	}
-	for _, g := range t.long {
-		all = append(all, g)
-		totals[g.bucket] += metricOf(g, metric)
+	for k, i := range t.long {
+		all = append(all, rankedGroup{group: &t.groups[i], key: []byte(k)})
 	}
-	slices.SortFunc(all, func(a, b *group) int {
+	for _, g := range all {
+		totals[g.bucket] += metricOf(g.group, metric)
+	}
+	slices.SortFunc(all, func(a, b rankedGroup) int {
 		if c := cmp.Compare(a.bucket, b.bucket); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(metricOf(b, metric), metricOf(a, metric)); c != 0 {
+		if c := cmp.Compare(metricOf(b.group, metric), metricOf(a.group, metric)); c != 0 {
 			return c
 		}
-		return slices.Compare(a.vals, b.vals)
+		return bytes.Compare(a.key, b.key)
 	})
 	n := 0
 	for i, g := range all {
@@ -300,14 +299,74 @@ func (t *groupTable) ranked(metric string, limit int) (gs []*group, shares []flo
 			omitted++
 			continue
 		}
-		gs = append(gs, g)
-		share := 0.0
+		g.vals = decodeKey(g.key, t.by, t.bucket > 0)
 		if tot := totals[g.bucket]; tot > 0 {
-			share = float64(metricOf(g, metric)) / float64(tot)
+			g.share = float64(metricOf(g.group, metric)) / float64(tot)
 		}
-		shares = append(shares, share)
+		gs = append(gs, g)
 	}
-	return gs, shares, omitted
+	return gs, omitted
+}
+
+// decodeKey renders the values of a group key as Format.Append writes
+// them.
+func decodeKey(k []byte, by []flow.FieldID, bucketed bool) []string {
+	if bucketed {
+		k = k[8:]
+	}
+	vals := make([]string, len(by))
+	for i, id := range by {
+		present := k[0]
+		k = k[1:]
+		if present == 0 {
+			vals[i] = "-"
+			continue
+		}
+		switch kindOf(id) {
+		case kindNumber:
+			n := binary.LittleEndian.Uint64(k)
+			k = k[8:]
+			if id == flow.FieldStart || id == flow.FieldEnd {
+				vals[i] = strconv.FormatInt(int64(n), 10)
+			} else {
+				vals[i] = strconv.FormatUint(n, 10)
+			}
+			continue
+		case kindAddr:
+			a := netip.AddrFrom16([16]byte(k[1:17]))
+			if k[0] == 4 {
+				a = a.Unmap()
+			}
+			k = k[17:]
+			vals[i] = a.String()
+			continue
+		}
+		switch id {
+		case flow.FieldAction:
+			vals[i] = flow.Action(k[0]).String()
+			k = k[1:]
+		case flow.FieldLogStatus:
+			vals[i] = flow.LogStatus(k[0]).String()
+			k = k[1:]
+		case flow.FieldFlowDirection:
+			vals[i] = flow.Direction(k[0]).String()
+			k = k[1:]
+		default:
+			n, w := binary.Uvarint(k)
+			s := string(k[w : w+int(n)])
+			k = k[w+int(n):]
+			if s == "" {
+				s = "-"
+			}
+			vals[i] = strings.Map(func(r rune) rune {
+				if r < 0x80 && isSpace(byte(r)) {
+					return '_'
+				}
+				return r
+			}, s)
+		}
+	}
+	return vals
 }
 
 // Top groups the records by fields (and time buckets) and prints the
@@ -358,14 +417,14 @@ func runGroups(ctx context.Context, inputs []Input, rc ReadConfig, opt TopOption
 	if onlyRejected && t.sawNoAction {
 		st.Notes = append(st.Notes, "some records are in a format without the action field: they cannot show what was rejected")
 	}
-	gs, shares, omitted := t.ranked(opt.Metric, opt.Limit)
+	gs, omitted := t.ranked(opt.Metric, opt.Limit)
 	if omitted > 0 {
 		st.Notes = append(st.Notes, fmt.Sprintf("%d more groups not shown (--limit %d; --limit 0 shows all)", omitted, opt.Limit))
 	}
-	return st, out.writeGroups(&opt, gs, shares)
+	return st, out.writeGroups(&opt, gs)
 }
 
-func (out Output) writeGroups(opt *TopOptions, gs []*group, shares []float64) error {
+func (out Output) writeGroups(opt *TopOptions, gs []rankedGroup) error {
 	var head []string
 	var right []bool
 	if opt.Bucket > 0 {
@@ -391,7 +450,7 @@ func (out Output) writeGroups(opt *TopOptions, gs []*group, shares []float64) er
 			obj.add("records", g.records)
 			obj.add("packets", g.packets)
 			obj.add("bytes", g.bytes)
-			obj.add("share", math.Round(shares[i]*1e6)/1e6)
+			obj.add("share", math.Round(g.share*1e6)/1e6)
 			if g.hasTime {
 				obj.add("first", time.Unix(g.first, 0).UTC().Format(time.RFC3339))
 				obj.add("last", time.Unix(g.last, 0).UTC().Format(time.RFC3339))
@@ -400,7 +459,7 @@ func (out Output) writeGroups(opt *TopOptions, gs []*group, shares []float64) er
 		})
 	}
 	t := &table{head: head, right: right}
-	for i, g := range gs {
+	for _, g := range gs {
 		var row []string
 		if opt.Bucket > 0 {
 			if g.bucket == math.MinInt64 {
@@ -411,7 +470,7 @@ func (out Output) writeGroups(opt *TopOptions, gs []*group, shares []float64) er
 		}
 		row = append(row, g.vals...)
 		row = append(row, strconv.FormatUint(g.records, 10), strconv.FormatUint(g.packets, 10), strconv.FormatUint(g.bytes, 10),
-			strconv.FormatFloat(shares[i]*100, 'f', 1, 64)+"%",
+			strconv.FormatFloat(g.share*100, 'f', 1, 64)+"%",
 			out.timeText(time.Unix(g.first, 0), g.hasTime), out.timeText(time.Unix(g.last, 0), g.hasTime))
 		t.rows = append(t.rows, row)
 	}

@@ -21,7 +21,7 @@ func TestCounterOverflowIsCarried(t *testing.T) {
 	// k1: the packet counter wraps under Add (the entry is set just below
 	// the wrap; 4 Gi calls would take minutes).
 	tab.Add(k1, w+1, 1000, 0, 0)
-	id, _, found := tab.find(keyOf(tab, k1, w+1))
+	id, _, found := tab.find(lookup(tab, k1, w+1))
 	if !found {
 		t.Fatal("k1 not in the table")
 	}
@@ -81,15 +81,10 @@ func TestCounterOverflowIsCarried(t *testing.T) {
 	}
 }
 
-// keyOf is the compact key and hash Add builds for k at second ts.
-func keyOf(t *Table, k flow.Key, ts int64) (*ckey, uint64) {
-	ws := t.windowOf(ts)
+// lookup is the compact key and hash Add builds for k at second ts.
+func lookup(t *Table, k flow.Key, ts int64) (*ckey, uint64) {
 	var key ckey
-	var sf, df uint8
-	key.src, sf = addrWords(k.Src)
-	key.dst, df = addrWords(k.Dst)
-	key.fam = sf | df<<2
-	key.ports = uint64(k.Interface)<<32 | uint64(k.SrcPort)<<16 | uint64(k.DstPort)
-	key.meta = packMeta(ws.id, k.Protocol, k.Action)
+	t.keyOf(&k, &key)
+	key.meta |= uint32(t.windowOf(ts).id) << 16
 	return &key, t.hash(&key)
 }

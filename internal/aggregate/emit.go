@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"unsafe"
 
 	"github.com/flowlog/flowlog/flow"
 )
@@ -189,7 +190,11 @@ func (t *Table) emitWindow(ws *window) {
 	// was reallocated and copied some 50 times (25 ns per packet).
 	b := slices.Grow(t.batch[:0], len(order)+len(status))
 	s = 0
-	for _, it := range order {
+	for i, it := range order {
+		// Sorted, the entries are visited in random order: fetch ahead.
+		if j := i + lookAhead; j < len(order) {
+			prefetch(unsafe.Pointer(t.at(order[j].id)))
+		}
 		e := t.at(it.id)
 		for ; s < len(status) && (e.first > 0 || status[s].Key.Interface <= e.iface()); s++ {
 			b = append(b, status[s])

@@ -394,7 +394,47 @@ func run(t testing.TB, cfg Config, events []event) (got, want *output, tab *Tabl
 	}
 	tab.Flush()
 	ref.flush()
+	checkBatched(t, cfg, events, got, tab)
 	return got, ref.out, tab
+}
+
+// checkBatched feeds events to another table through AddBatch, in batches
+// of 1 to 37 packets (cut at every AddInterface), and requires the output
+// and counters of Add.
+func checkBatched(t testing.TB, cfg Config, events []event, want *output, wantTab *Table) {
+	t.Helper()
+	got := &output{}
+	tab, err := New(cfg, got.emit(cfg.Interval))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.seed = testSeed
+	var batch []Packet
+	size := 1
+	flush := func() {
+		tab.AddBatch(batch)
+		batch = batch[:0]
+		size = size%37 + 1
+	}
+	for _, ev := range events {
+		if ev.addIface {
+			flush()
+			tab.AddInterface(ev.key.Interface)
+			continue
+		}
+		batch = append(batch, Packet{Key: ev.key, Sec: ev.ts, Length: ev.length, RawTCPFlags: ev.flags, Dir: ev.dir})
+		if len(batch) == size {
+			flush()
+		}
+	}
+	flush()
+	tab.Flush()
+	if g, w := got.String(), want.String(); g != w {
+		t.Errorf("AddBatch differs from Add:\nAddBatch: %s\nAdd:      %s", tail(g), tail(w))
+	}
+	if g, w := tab.Stats(), wantTab.Stats(); g != w {
+		t.Errorf("AddBatch stats %+v, Add stats %+v", g, w)
+	}
 }
 
 // testSeed is a fixed hash seed; like random ones, its words have about half

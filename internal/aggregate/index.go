@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"net/netip"
+	"unsafe"
 
 	"github.com/flowlog/flowlog/flow"
 )
@@ -135,21 +136,56 @@ type addr128 struct{ hi, lo uint64 }
 
 // addrWords splits an address into its words and family code. Zones are
 // dropped: addresses decoded from packets have none.
-//
-// IPv4 goes through As4: As16 returns its array through a temporary that
-// is written as two 8-byte stores and copied with one 16-byte load, which
-// stalls store forwarding (about 8 ns per address on the hot path). IPv6
-// pays that; the netip API has no cheaper way to its words.
 func addrWords(a netip.Addr) (addr128, uint8) {
+	var fam uint8
 	switch a.BitLen() {
 	case 32:
-		b := a.As4()
-		return addr128{0, 0xffff<<32 | uint64(binary.BigEndian.Uint32(b[:]))}, famV4
+		fam = famV4
 	case 128:
-		b := a.As16()
-		return addr128{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}, famV6
+		fam = famV6
+	default:
+		return addr128{}, famInvalid
 	}
-	return addr128{}, famInvalid
+	if netipWords {
+		return *(*addr128)(unsafe.Pointer(&a)), fam
+	}
+	return addrWordsSafe(a, fam), fam
+}
+
+// netipWords is whether netip.Addr begins with the address as two
+// uint64, high half first, IPv4 as ::ffff:a.b.c.d: our addr128. It has
+// since Go 1.18 (its field addr uint128), and reading them is nearly free,
+// whereas the API's As16 stores the words to an array that must be
+// loaded back, a store-forwarding stall of about 5 ns per IPv6 address on
+// the hot path (As4 costs less, but still more than a load). It is
+// checked once, on sample addresses, so that a different layout in a
+// future Go falls back to addrWordsSafe (TestAddrWords fails then, to
+// say so).
+var netipWords = func() bool {
+	if unsafe.Sizeof(netip.Addr{}) < unsafe.Sizeof(addr128{}) {
+		return false
+	}
+	for _, s := range []string{"192.0.2.1", "255.255.255.255", "2001:db8::1:2", "::ffff:10.1.2.3", "fe80::1%eth0", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe"} {
+		a := netip.MustParseAddr(s)
+		fam := famV6
+		if a.Is4() {
+			fam = famV4
+		}
+		if *(*addr128)(unsafe.Pointer(&a)) != addrWordsSafe(a, fam) {
+			return false
+		}
+	}
+	return true
+}()
+
+// addrWordsSafe is addrWords through the netip API.
+func addrWordsSafe(a netip.Addr, fam uint8) addr128 {
+	if fam == famV4 {
+		b := a.As4()
+		return addr128{0, 0xffff<<32 | uint64(binary.BigEndian.Uint32(b[:]))}
+	}
+	b := a.As16()
+	return addr128{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
 }
 
 // addrFrom is the inverse of addrWords.
@@ -174,7 +210,9 @@ func mix(a, b uint64) uint64 {
 }
 
 // hash hashes a compact key with the table's random seed (so traffic cannot
-// be crafted to collide, the live agent sees hostile packets).
+// be crafted to collide, the live agent sees hostile packets). The window
+// id is part of it: one key held in thousands of late windows must not
+// make one probe path thousands of slots long.
 func (t *Table) hash(k *ckey) uint64 {
 	s := &t.seed
 	h := mix(k.src.hi^s[0], k.src.lo^s[1])
@@ -182,6 +220,9 @@ func (t *Table) hash(k *ckey) uint64 {
 	h ^= mix(k.ports^s[4], (uint64(k.meta)<<8|uint64(k.fam))^s[5])
 	return h
 }
+
+// tagOf is the tag part of the index slot of hash h.
+func tagOf(h uint64) uint32 { return uint32(h>>56) << slotIDBits }
 
 // at returns entry id. Ids are dense from 0; chunks never move, so the
 // pointer stays valid while the table grows.
@@ -229,12 +270,9 @@ func (t *Table) insertAt(pos uint32, h uint64, id uint32) {
 	}
 }
 
-// place puts an entry known to be absent into the first free slot of its
-// probe path (rebuilding the index).
-func (t *Table) place(id uint32) {
-	e := t.at(id)
-	k := e.key()
-	h := t.hash(&k)
+// place puts entry id with hash h, known to be absent, into the first free
+// slot of its probe path (rebuilding the index).
+func (t *Table) place(id uint32, h uint64) {
 	mask := t.slotMask
 	p := uint32(h) & mask
 	for t.slots[p] != 0 {
@@ -273,12 +311,37 @@ func (t *Table) reindex() {
 		clear(t.slots)
 	}
 	t.used = 0
+	// In batches: hash a batch of entries and prefetch their slots, then
+	// place them, so the slots' cache misses overlap.
+	var batch [lookupBatch]struct {
+		id uint32
+		h  uint64
+	}
+	n := 0
 	for _, ws := range t.states {
-		for id := ws.head; id != noEntry; id = t.at(id).next {
-			t.place(id)
+		for id := ws.head; id != noEntry; {
+			e := t.at(id)
+			k := e.key()
+			h := t.hash(&k)
+			prefetch(unsafe.Pointer(&t.slots[uint32(h)&t.slotMask]))
+			batch[n].id, batch[n].h = id, h
+			if n++; n == len(batch) {
+				for _, b := range batch {
+					t.place(b.id, b.h)
+				}
+				n = 0
+			}
+			id = e.next
 		}
 	}
+	for _, b := range batch[:n] {
+		t.place(b.id, b.h)
+	}
 }
+
+// lookupBatch is how many index lookups are prepared (hashed and
+// prefetched) before any of them is done.
+const lookupBatch = 16
 
 // alloc returns a free entry id, reusing entries of closed windows first.
 func (t *Table) alloc() uint32 {

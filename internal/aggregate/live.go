@@ -60,12 +60,8 @@ func (t *Table) AddCounts(k flow.Key, first, last int64, packets, bytes uint64, 
 	}
 
 	var key ckey
-	var srcFam, dstFam uint8
-	key.src, srcFam = addrWords(k.Src)
-	key.dst, dstFam = addrWords(k.Dst)
-	key.fam = srcFam | dstFam<<2
-	key.ports = uint64(k.Interface)<<32 | uint64(k.SrcPort)<<16 | uint64(k.DstPort)
-	key.meta = packMeta(ws.id, k.Protocol, k.Action)
+	t.keyOf(&k, &key)
+	key.meta |= uint32(ws.id) << 16
 	h := t.hash(&key)
 	lo, hi := uint16(first-ws.start), uint16(last-ws.start)
 	flags = flow.ReportedTCPFlags(flags)

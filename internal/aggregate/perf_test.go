@@ -100,6 +100,19 @@ func TestNoAllocs(t *testing.T) {
 	}); a != 0 {
 		t.Errorf("a window of %d new flows: %v allocations", n, a)
 	}
+	// The same through AddBatch, in batches of 100.
+	batch := make([]Packet, 100)
+	if a := testing.AllocsPerRun(10, func() {
+		for j := 0; j < n; j += len(batch) {
+			for i := range batch {
+				batch[i] = Packet{Key: keys[(int(w)+j+i)%(3*n)], Sec: w + 5, Length: 100}
+			}
+			tab.AddBatch(batch)
+		}
+		w += 60
+	}); a != 0 {
+		t.Errorf("a window of %d new flows through AddBatch: %v allocations", n, a)
+	}
 	sinkStats = tab.Stats()
 	if sinkStats.SkippedPackets != 0 || sinkStats.Active == 0 {
 		t.Errorf("stats %+v", sinkStats)
@@ -225,4 +238,48 @@ func BenchmarkAddExistingIPv6(b *testing.B) {
 	}
 	reportRate(b, start, cpu)
 	sinkStats = tab.Stats()
+}
+
+// BenchmarkAddRandom adds packets of 400 k held flows in a random order
+// (the generated benchmark capture's pattern: each packet's entry and
+// index slot are cache misses), one Add at a time and with AddBatch.
+func BenchmarkAddRandom(b *testing.B) {
+	const n, stream = 400_000, 1 << 20
+	keys := makeKeys(n)
+	order := make([]Packet, stream)
+	x := uint64(1)
+	for i := range order {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		order[i] = Packet{Key: keys[x%n], Sec: 1_700_000_001, Length: 1500, RawTCPFlags: 0x10}
+	}
+	for _, batched := range []bool{false, true} {
+		b.Run(fmt.Sprintf("batch=%v", batched), func(b *testing.B) {
+			tab, _ := New(Config{Interval: 600}, func(int64, []Closed) {})
+			for _, k := range keys {
+				tab.Add(k, 1_700_000_000, 100, 0, 0)
+			}
+			defer lockThread()()
+			start, cpu := time.Now(), threadCPU()
+			i := 0
+			for b.Loop() {
+				if batched {
+					tab.AddBatch(order[i : i+128])
+				} else {
+					for j := i; j < i+128; j++ {
+						p := &order[j]
+						tab.Add(p.Key, p.Sec, p.Length, p.RawTCPFlags, p.Dir)
+					}
+				}
+				if i += 128; i == stream {
+					i = 0
+				}
+			}
+			b.StopTimer()
+			reportRate(b, start, cpu)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/128, "ns/packet")
+			sinkStats = tab.Stats()
+		})
+	}
 }

@@ -134,6 +134,10 @@ func Read(ctx context.Context, r io.Reader, name string, cfg ReadConfig, sink Si
 		ifaces  []pcapfile.Interface
 		seed    []byte
 		readErr error
+		// Packets go to the flow table in batches, whose lookups overlap
+		// their cache misses (aggregate.Table.AddBatch).
+		batch  [addBatch]aggregate.Packet
+		queued int
 	)
 	for {
 		if st.Packets&0xFFFF == 0 && ctx.Err() != nil {
@@ -153,6 +157,10 @@ func Read(ctx context.Context, r io.Reader, name string, cfg ReadConfig, sink Si
 			rc.seed = seed
 		}
 		if pkt.Interface >= len(ifaces) {
+			// A new interface is made known to the table after the packets
+			// before it, as with one Add per packet.
+			table.AddBatch(batch[:queued])
+			queued = 0
 			ifaces = rd.Interfaces()
 			rc.grow(len(ifaces), ifaces, table)
 		}
@@ -188,16 +196,19 @@ func Read(ctx context.Context, r io.Reader, name string, cfg ReadConfig, sink Si
 			continue
 		}
 		st.Recorded++
-		table.Add(flow.Key{
-			Interface: uint32(pkt.Interface),
-			Src:       dp.Src,
-			Dst:       dp.Dst,
-			SrcPort:   dp.SrcPort,
-			DstPort:   dp.DstPort,
-			Protocol:  dp.Protocol,
-			Action:    flow.ActionAccept,
-		}, sec, dp.Length, dp.TCPFlags, dir)
+		// Field by field: a composite literal is built aside and copied.
+		b := &batch[queued]
+		b.Key.Interface = uint32(pkt.Interface)
+		b.Key.Src, b.Key.Dst = dp.Src, dp.Dst
+		b.Key.SrcPort, b.Key.DstPort = dp.SrcPort, dp.DstPort
+		b.Key.Protocol, b.Key.Action = dp.Protocol, flow.ActionAccept
+		b.Sec, b.Length, b.RawTCPFlags, b.Dir = sec, dp.Length, dp.TCPFlags, dir
+		if queued++; queued == len(batch) {
+			table.AddBatch(batch[:])
+			queued = 0
+		}
 	}
+	table.AddBatch(batch[:queued])
 	st.CaptureBytes = uint64(rd.Offset())
 	// Interfaces declared after the last packet (or in a capture with no
 	// packets) still exist and get their NODATA records.
@@ -236,6 +247,9 @@ func Read(ctx context.Context, r io.Reader, name string, cfg ReadConfig, sink Si
 	return st, nil
 }
 
+// addBatch is how many packets Read hands the flow table at once.
+const addBatch = 128
+
 // openCapture opens the capture in r: by mapping it when it is a regular
 // file, else through the streaming reader.
 func openCapture(r io.Reader) (*pcapfile.Reader, error) {
@@ -253,6 +267,9 @@ const maxPacketSecond = 1 << 33
 // floorSeconds converts Unix nanoseconds to whole seconds, rounding down
 // also before 1970.
 func floorSeconds(ns int64) int64 {
+	if ns >= 0 {
+		return int64(uint64(ns) / 1e9) // unsigned: no sign fix-up
+	}
 	s := ns / 1e9
 	if ns%1e9 < 0 {
 		s--

@@ -108,5 +108,21 @@ for r in rows:
         comp += " level %d%s" % (r["gzip_level"], " (default)" if r["gzip_level"] == 1 else "")
     srv = "%.1f" % r["server_cpu_seconds"] if r["dest"] == "s3" else "–"
     print(f"| {r['dest']} | {r['file_format']} | {comp} | {r['records_per_s']/1e6:.2f} M | {r['records_per_cpu_s']/1e6:.2f} M | {r['text_mb_per_s']:.0f} | {r['out_mb_per_s']:.1f} | {r['compression_ratio']:.2f} | {r['cpu_seconds']:.1f} | {srv} | {r['max_rss_mb']:.0f} |")
+
+# The read path makes 395,948 records of the generated 5 M packet capture
+# (bench/RESULTS.md, BenchmarkReadGenerated): 12.6 packets per record. At the
+# design's 10 M packets/s on one core that is 0.79 M records/s; at the read
+# path's measured 1.69 M packets/s (2026-11-26), 0.134 M records/s.
+target, measured = 10e6 * 395948 / 5e6, 1.69e6 * 395948 / 5e6
+print("\n## Keeping up with the read path (default format)\n")
+print("The read path turns the generated capture's 5 M packets into 395,948 records (12.6 packets per record,")
+print(f"bench/RESULTS.md). At the design's 10 M packets/s per core that is {target/1e6:.2f} M records/s; at the read")
+print(f"path's 1.69 M packets/s measured on 2026-11-26, {measured/1e6:.3f} M records/s. Per CPU second of the writer:\n")
+print("| destination | file format | compression | records/CPU-s | 10 M packets/s | measured read path |")
+print("|---|---|---|---|---|---|")
+for r in rows:
+    comp = r["compression"] + (" level %d" % r["gzip_level"] if r["compression"] == "gzip" else "")
+    v = r["records_per_cpu_s"]
+    print(f"| {r['dest']} | {r['file_format']} | {comp} | {v/1e6:.2f} M | {'keeps up' if v >= target else 'does not keep up (%.0f%%)' % (100*v/target)} | {'keeps up' if v >= measured else 'does not keep up'} |")
 EOF
 echo "== wrote bench/sinks/RESULTS.md"

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"unsafe"
 
 	"github.com/klauspost/compress/gzip"
 )
@@ -21,6 +22,10 @@ const (
 	maxRecordLen = 256 << 20
 
 	defaultBufSize = 1 << 20
+
+	// prefetchDistance is how far ahead of the record being read a mapped
+	// file is prefetched.
+	prefetchDistance = 1024
 	minBufSize     = 4 << 10
 
 	// maxEmptyReads is how many (0, nil) results from the source are
@@ -203,6 +208,12 @@ func (r *Reader) Next(p *Packet) error {
 	}
 	if r.start >= r.ahead {
 		r.readAhead()
+	}
+	if r.mapped != nil && r.end-r.start > prefetchDistance+64 {
+		// The hardware prefetcher stops at every 4 KiB page; a mapped
+		// file is not in the cache as the streaming buffer is.
+		prefetch(unsafe.Pointer(&r.buf[r.start+prefetchDistance]))
+		prefetch(unsafe.Pointer(&r.buf[r.start+prefetchDistance+64]))
 	}
 	var err error
 	if r.format == formatPcapng {

@@ -26,7 +26,7 @@ const (
 	// prefetchDistance is how far ahead of the record being read a mapped
 	// file is prefetched.
 	prefetchDistance = 1024
-	minBufSize     = 4 << 10
+	minBufSize       = 4 << 10
 
 	// maxEmptyReads is how many (0, nil) results from the source are
 	// tolerated in a row before giving up with io.ErrNoProgress, so that a

@@ -119,3 +119,30 @@ func BenchmarkFlowReaderNext(b *testing.B) {
 	cpu := cpuTime() - c0
 	b.ReportMetric(float64(fi.Size())*float64(b.N)/cpu.Seconds()/1e6, "MB/cpu-s")
 }
+
+type nopVisitor struct{ noHooks }
+
+func (nopVisitor) format(*flow.Format)         {}
+func (nopVisitor) record(*flow.Record, []byte) {}
+
+// BenchmarkEngineNop is the engine with a report that does nothing: what
+// reading costs before any report work.
+func BenchmarkEngineNop(b *testing.B) {
+	path := os.Getenv("BENCH_LOG")
+	if path == "" {
+		b.Skip("BENCH_LOG not set")
+	}
+	in, err := FileInput(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(in.Size)
+	need := newGroupTable(&TopOptions{By: []flow.FieldID{flow.FieldSrcAddr}}, false).fields()
+	c0 := cpuTime()
+	for b.Loop() {
+		e := newEngine(ReadConfig{Workers: 1}, need, false)
+		e.run(context.Background(), []Input{in}, func() visitor { return nopVisitor{} })
+	}
+	cpu := cpuTime() - c0
+	b.ReportMetric(float64(in.Size)*float64(b.N)/cpu.Seconds()/1e6, "MB/cpu-s")
+}

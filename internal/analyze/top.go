@@ -74,11 +74,15 @@ type group struct {
 	hasTime                 bool
 }
 
-// shortKeyLen is the size of keys kept in the slots of a map: enough for
-// an address and a port, or a few numbers.
-const shortKeyLen = 32
-
-type shortKey [shortKeyLen]byte
+// Group keys are kept in the slots of maps by size: up to 8 bytes (an
+// IPv4 address and a port) in k8, 16 (two IPv4 addresses and a port) in
+// k16, 32 (an IPv6 address and a port) in k32, and longer ones (strings)
+// as strings. The key encoding is prefix-free, so zero padding keeps keys
+// distinct.
+type (
+	key16 [2]uint64
+	key32 [4]uint64
+)
 
 // groupTable groups records by fields.
 type groupTable struct {
@@ -87,18 +91,19 @@ type groupTable struct {
 	bucket       int64 // seconds; 0: none
 	onlyRejected bool
 	key          []byte
-	// Groups by the binary key of their values (appendKey, after the
-	// bucket): keys of up to shortKeyLen bytes (numbers, addresses,
-	// enums) live in short, stored in the map's slots; longer ones
-	// (strings) in long. Both map to an index in groups.
-	short       map[shortKey]int32
+	// Groups by the binary key of their values (the bucket, then
+	// appendKey for each field), to an index in groups.
+	k8          map[uint64]int32
+	k16         map[key16]int32
+	k32         map[key32]int32
 	long        map[string]int32
 	groups      []group
 	sawNoAction bool // a format without action (for Rejected)
 }
 
 func newGroupTable(opt *TopOptions, onlyRejected bool) *groupTable {
-	return &groupTable{by: opt.By, onlyRejected: onlyRejected, short: map[shortKey]int32{}, long: map[string]int32{}, bucket: int64(opt.Bucket / time.Second)}
+	return &groupTable{by: opt.By, onlyRejected: onlyRejected, bucket: int64(opt.Bucket / time.Second),
+		k8: map[uint64]int32{}, k16: map[key16]int32{}, k32: map[key32]int32{}, long: map[string]int32{}}
 }
 
 func (t *groupTable) fields() flow.FieldSet {
@@ -167,46 +172,103 @@ func (t *groupTable) record(r *flow.Record, _ []byte) {
 // the group if it is new. The key encoding is prefix-free, so zero
 // padding keeps short keys distinct.
 func (t *groupTable) index(k []byte, bucket int64) int32 {
-	if len(k) <= shortKeyLen {
-		var sk shortKey
-		copy(sk[:], k)
-		i, ok := t.short[sk]
-		if !ok {
-			i = int32(len(t.groups))
-			t.groups = append(t.groups, group{bucket: bucket})
-			t.short[sk] = i
-		}
-		return i
+	switch {
+	case len(k) <= 8:
+		var pad [8]byte
+		copy(pad[:], k)
+		return lookup(t, t.k8, binary.LittleEndian.Uint64(pad[:]), bucket)
+	case len(k) <= 16:
+		var pad [16]byte
+		copy(pad[:], k)
+		return lookup(t, t.k16, key16{binary.LittleEndian.Uint64(pad[:]), binary.LittleEndian.Uint64(pad[8:])}, bucket)
+	case len(k) <= 32:
+		var pad [32]byte
+		copy(pad[:], k)
+		return lookup(t, t.k32, key32{binary.LittleEndian.Uint64(pad[:]), binary.LittleEndian.Uint64(pad[8:]),
+			binary.LittleEndian.Uint64(pad[16:]), binary.LittleEndian.Uint64(pad[24:])}, bucket)
 	}
 	i, ok := t.long[string(k)]
 	if !ok {
-		i = int32(len(t.groups))
-		t.groups = append(t.groups, group{bucket: bucket})
+		i = t.newGroup(bucket)
 		t.long[string(k)] = i
 	}
 	return i
 }
 
+func lookup[K comparable](t *groupTable, m map[K]int32, k K, bucket int64) int32 {
+	i, ok := m[k]
+	if !ok {
+		i = t.newGroup(bucket)
+		m[k] = i
+	}
+	return i
+}
+
+func (t *groupTable) newGroup(bucket int64) int32 {
+	t.groups = append(t.groups, group{bucket: bucket})
+	return int32(len(t.groups) - 1)
+}
+
+// keys calls fn with every key (padded keys with their padding) and its
+// group index.
+func (t *groupTable) keys(fn func(k []byte, i int32)) {
+	var b [32]byte
+	for k, i := range t.k8 {
+		binary.LittleEndian.PutUint64(b[:], k)
+		fn(b[:8], i)
+	}
+	for k, i := range t.k16 {
+		binary.LittleEndian.PutUint64(b[:], k[0])
+		binary.LittleEndian.PutUint64(b[8:], k[1])
+		fn(b[:16], i)
+	}
+	for k, i := range t.k32 {
+		for j := range k {
+			binary.LittleEndian.PutUint64(b[8*j:], k[j])
+		}
+		fn(b[:32], i)
+	}
+	for k, i := range t.long {
+		fn([]byte(k), i)
+	}
+}
+
 // appendKey appends a binary form of field id of r that is equal for
-// equal values (and differs for "-").
+// equal values (and differs for "-"), as short as the field allows: a tag
+// (0 for no value; for addresses 4 or 6), then the value in its field's
+// width. Strings carry their length. Every field's encoding says its own
+// length, so a key of several fields is prefix-free.
 func appendKey(b []byte, r *flow.Record, id flow.FieldID) []byte {
+	switch kindOf(id) {
+	case kindAddr:
+		if !r.Present.Has(id) {
+			return append(b, 0)
+		}
+		a := addrOf(r, id)
+		if a.Is4() {
+			s := a.As4()
+			return append(append(b, 4), s[:]...)
+		}
+		s := a.As16()
+		return append(append(b, 6), s[:]...)
+	case kindNumber:
+		if !r.Present.Has(id) {
+			return append(b, 0)
+		}
+		n := numField(r, id)
+		b = append(b, 1)
+		switch numWidth(id) {
+		case 1:
+			return append(b, byte(n))
+		case 2:
+			return binary.LittleEndian.AppendUint16(b, uint16(n))
+		}
+		return binary.LittleEndian.AppendUint64(b, n)
+	}
 	if !r.Present.Has(id) {
 		return append(b, 0)
 	}
-	b = append(b, 1)
-	switch kindOf(id) {
-	case kindNumber:
-		return binary.LittleEndian.AppendUint64(b, numField(r, id))
-	case kindAddr:
-		a := addrOf(r, id)
-		s := a.As16()
-		if a.Is4() {
-			b = append(b, 4)
-		} else {
-			b = append(b, 6)
-		}
-		return append(b, s[:]...)
-	}
+	// Enums are their value: 0 is "-" with a value or without.
 	switch id {
 	case flow.FieldAction:
 		return append(b, byte(r.Action))
@@ -216,20 +278,70 @@ func appendKey(b []byte, r *flow.Record, id flow.FieldID) []byte {
 		return append(b, byte(r.FlowDirection))
 	}
 	s := stringOf(r, id)
+	b = append(b, 1)
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
 }
 
+// numWidth is how many bytes a numeric field's values take in a key.
+func numWidth(id flow.FieldID) int {
+	switch id {
+	case flow.FieldVersion, flow.FieldProtocol, flow.FieldTCPFlags, flow.FieldTrafficPath:
+		return 1
+	case flow.FieldSrcPort, flow.FieldDstPort:
+		return 2
+	}
+	return 8
+}
+
+// keyLen returns the length of the encoding of field id at the start of
+// k.
+func keyLen(k []byte, id flow.FieldID) int {
+	switch kindOf(id) {
+	case kindAddr:
+		switch k[0] {
+		case 4:
+			return 5
+		case 6:
+			return 17
+		}
+		return 1
+	case kindNumber:
+		if k[0] == 0 {
+			return 1
+		}
+		return 1 + numWidth(id)
+	}
+	switch id {
+	case flow.FieldAction, flow.FieldLogStatus, flow.FieldFlowDirection:
+		return 1
+	}
+	if k[0] == 0 {
+		return 1
+	}
+	n, w := binary.Uvarint(k[1:])
+	return 1 + w + int(n)
+}
+
 func (t *groupTable) merge(o *groupTable) {
-	for k, oi := range o.short {
+	o.keys(func(k []byte, oi int32) {
 		og := &o.groups[oi]
-		t.groups[t.index(k[:], og.bucket)].add(og)
-	}
-	for k, oi := range o.long {
-		og := &o.groups[oi]
-		t.groups[t.index([]byte(k), og.bucket)].add(og)
-	}
+		t.groups[t.index(trimPadding(k, t.by, t.bucket > 0), og.bucket)].add(og)
+	})
 	t.sawNoAction = t.sawNoAction || o.sawNoAction
+}
+
+// trimPadding returns a padded key without its padding: its encoded
+// length, read field by field.
+func trimPadding(k []byte, by []flow.FieldID, bucketed bool) []byte {
+	n := 0
+	if bucketed {
+		n = 8
+	}
+	for _, id := range by {
+		n += keyLen(k[n:], id)
+	}
+	return k[:n]
 }
 
 // add adds the totals of og to g.
@@ -271,12 +383,9 @@ type rankedGroup struct {
 func (t *groupTable) ranked(metric string, limit int) (gs []rankedGroup, omitted int) {
 	all := make([]rankedGroup, 0, len(t.groups))
 	totals := map[int64]uint64{}
-	for k, i := range t.short {
-		all = append(all, rankedGroup{group: &t.groups[i], key: append([]byte(nil), k[:]...)})
-	}
-	for k, i := range t.long {
-		all = append(all, rankedGroup{group: &t.groups[i], key: []byte(k)})
-	}
+	t.keys(func(k []byte, i int32) {
+		all = append(all, rankedGroup{group: &t.groups[i], key: append([]byte(nil), k...)})
+	})
 	for _, g := range all {
 		totals[g.bucket] += metricOf(g.group, metric)
 	}
@@ -316,55 +425,66 @@ func decodeKey(k []byte, by []flow.FieldID, bucketed bool) []string {
 	}
 	vals := make([]string, len(by))
 	for i, id := range by {
-		present := k[0]
-		k = k[1:]
-		if present == 0 {
-			vals[i] = "-"
-			continue
-		}
+		n := keyLen(k, id)
+		v := k[:n]
+		k = k[n:]
 		switch kindOf(id) {
-		case kindNumber:
-			n := binary.LittleEndian.Uint64(k)
-			k = k[8:]
-			if id == flow.FieldStart || id == flow.FieldEnd {
-				vals[i] = strconv.FormatInt(int64(n), 10)
-			} else {
-				vals[i] = strconv.FormatUint(n, 10)
+		case kindAddr:
+			switch v[0] {
+			case 4:
+				vals[i] = netip.AddrFrom4([4]byte(v[1:5])).String()
+			case 6:
+				vals[i] = netip.AddrFrom16([16]byte(v[1:17])).String()
+			default:
+				vals[i] = "-"
 			}
 			continue
-		case kindAddr:
-			a := netip.AddrFrom16([16]byte(k[1:17]))
-			if k[0] == 4 {
-				a = a.Unmap()
+		case kindNumber:
+			var x uint64
+			switch {
+			case v[0] == 0:
+				vals[i] = "-"
+				continue
+			case n == 2:
+				x = uint64(v[1])
+			case n == 3:
+				x = uint64(binary.LittleEndian.Uint16(v[1:]))
+			default:
+				x = binary.LittleEndian.Uint64(v[1:])
 			}
-			k = k[17:]
-			vals[i] = a.String()
+			if id == flow.FieldStart || id == flow.FieldEnd {
+				vals[i] = strconv.FormatInt(int64(x), 10)
+			} else {
+				vals[i] = strconv.FormatUint(x, 10)
+			}
 			continue
 		}
 		switch id {
 		case flow.FieldAction:
-			vals[i] = flow.Action(k[0]).String()
-			k = k[1:]
+			vals[i] = flow.Action(v[0]).String()
+			continue
 		case flow.FieldLogStatus:
-			vals[i] = flow.LogStatus(k[0]).String()
-			k = k[1:]
+			vals[i] = flow.LogStatus(v[0]).String()
+			continue
 		case flow.FieldFlowDirection:
-			vals[i] = flow.Direction(k[0]).String()
-			k = k[1:]
-		default:
-			n, w := binary.Uvarint(k)
-			s := string(k[w : w+int(n)])
-			k = k[w+int(n):]
-			if s == "" {
-				s = "-"
-			}
-			vals[i] = strings.Map(func(r rune) rune {
-				if r < 0x80 && isSpace(byte(r)) {
-					return '_'
-				}
-				return r
-			}, s)
+			vals[i] = flow.Direction(v[0]).String()
+			continue
 		}
+		if v[0] == 0 {
+			vals[i] = "-"
+			continue
+		}
+		_, w := binary.Uvarint(v[1:])
+		s := string(v[1+w:])
+		if s == "" {
+			s = "-"
+		}
+		vals[i] = strings.Map(func(r rune) rune {
+			if r < 0x80 && isSpace(byte(r)) {
+				return '_'
+			}
+			return r
+		}, s)
 	}
 	return vals
 }

@@ -399,16 +399,33 @@ func run(t testing.TB, cfg Config, events []event) (got, want *output, tab *Tabl
 }
 
 // checkBatched feeds events to another table through AddBatch, in batches
-// of 1 to 37 packets (cut at every AddInterface), and requires the output
-// and counters of Add.
+// of 1 to 37 packets (cut at every AddInterface), that emits in chunks of
+// 3 records (EmitChunks), and requires the output and counters of Add.
 func checkBatched(t testing.TB, cfg Config, events []event, want *output, wantTab *Table) {
 	t.Helper()
 	got := &output{}
-	tab, err := New(cfg, got.emit(cfg.Interval))
+	tab, err := New(cfg, func(int64, []Closed) { t.Fatal("emit called despite EmitChunks") })
 	if err != nil {
 		t.Fatal(err)
 	}
 	tab.seed = testSeed
+	emitWindow := got.emit(cfg.Interval)
+	var pending []Closed
+	pendingWindow, open := int64(0), false
+	tab.EmitChunks(3, func(w int64, chunk []Closed, done bool) {
+		if open && w != pendingWindow {
+			t.Fatalf("chunk of window %d while window %d is not done", w, pendingWindow)
+		}
+		if len(chunk) > 3 || !done && len(chunk) != 3 {
+			t.Fatalf("chunk of %d records (done %v), want 3 (at most 3 when done)", len(chunk), done)
+		}
+		pending = append(pending, chunk...)
+		pendingWindow, open = w, !done
+		if done {
+			emitWindow(w, pending)
+			pending = pending[:0]
+		}
+	})
 	var batch []Packet
 	size := 1
 	flush := func() {
@@ -429,6 +446,9 @@ func checkBatched(t testing.TB, cfg Config, events []event, want *output, wantTa
 	}
 	flush()
 	tab.Flush()
+	if open {
+		t.Errorf("window %d never done", pendingWindow)
+	}
 	if g, w := got.String(), want.String(); g != w {
 		t.Errorf("AddBatch differs from Add:\nAddBatch: %s\nAdd:      %s", tail(g), tail(w))
 	}

@@ -130,6 +130,8 @@ type Table struct {
 	carries map[uint32]carry // overflow of entries' 32-bit counters, by entry
 
 	batch       []Closed
+	chunk       int                                           // EmitChunks
+	chunkEmit   func(window int64, chunk []Closed, done bool) // EmitChunks
 	status      []Closed
 	order       []sortItem
 	sortTmp     []sortItem

@@ -1,7 +1,6 @@
 package analyze
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -142,8 +141,7 @@ func (e *engine) readChunk(ctx context.Context, in Input, c *chunkJob, rs *recor
 		c.prefix = newVisitor()
 		rs.v, rs.st = c.prefix, &c.prefixSt
 	}
-	r := bufio.NewReaderSize(countingReader{io.NewSectionReader(f, c.off, c.end-c.off), &e.read}, 64<<10)
-	rd := flow.NewReader(r, flow.ReaderOptions{Format: start})
+	rd := flow.NewReader(countingReader{io.NewSectionReader(f, c.off, c.end-c.off), &e.read}, flow.ReaderOptions{Format: start})
 	err = e.readLines(ctx, rd, start, rs, func() bool {
 		if rs.v != main {
 			rs.v, rs.st, rs.format = main, mainSt, nil
@@ -168,7 +166,7 @@ func (e *engine) redoPrefix(ctx context.Context, in Input, c *chunkJob, start *f
 	defer f.Close()
 	rs := &recordStream{e: e, v: v, st: st, scanners: map[string]*Scanner{},
 		input: in.Name + " (bytes " + strconv.FormatInt(c.off, 10) + "–" + strconv.FormatInt(c.end, 10) + ")"}
-	rd := flow.NewReader(bufio.NewReaderSize(io.NewSectionReader(f, c.off, c.end-c.off), 64<<10), flow.ReaderOptions{Format: start})
+	rd := flow.NewReader(io.NewSectionReader(f, c.off, c.end-c.off), flow.ReaderOptions{Format: start})
 	return e.readLines(ctx, rd, start, rs, func() bool { return false })
 }
 

@@ -1,7 +1,6 @@
 package analyze
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -255,23 +254,31 @@ func (e *engine) readInput(ctx context.Context, in Input, rs *recordStream) erro
 		return err
 	}
 	defer rc.Close()
-	br := bufio.NewReaderSize(countingReader{rc, &e.read}, 64<<10)
+	// Sniff the first bytes for Parquet's magic; text goes to flow.Reader
+	// without another buffer in between (it has its own).
+	cr := countingReader{rc, &e.read}
+	head := make([]byte, len(parquetMagic))
+	n, err := io.ReadFull(cr, head)
+	head = head[:n]
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return err
+	}
 	rs.input = in.Name
 	rs.format = nil
-	if magic, _ := br.Peek(len(parquetMagic)); string(magic) == parquetMagic {
-		return e.readParquetInput(ctx, rc, br, rs)
+	if string(head) == parquetMagic {
+		return e.readParquetInput(ctx, rc, io.MultiReader(bytes.NewReader(head), cr), rs)
 	}
-	return e.readText(ctx, br, rs)
+	return e.readText(ctx, io.MultiReader(bytes.NewReader(head), cr), rs)
 }
 
-func (e *engine) readParquetInput(ctx context.Context, rc io.ReadCloser, br *bufio.Reader, rs *recordStream) error {
+func (e *engine) readParquetInput(ctx context.Context, rc io.ReadCloser, r io.Reader, rs *recordStream) error {
 	if f, ok := rc.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
-			e.read.Add(fi.Size() - int64(br.Buffered()))
+			e.read.Add(fi.Size() - int64(len(parquetMagic)))
 			return readParquet(ctx, f, fi.Size(), e.rowFields(), e.full || e.rowsFull, rs)
 		}
 	}
-	data, err := io.ReadAll(io.LimitReader(br, maxParquetStream+1))
+	data, err := io.ReadAll(io.LimitReader(r, maxParquetStream+1))
 	if err != nil {
 		return fmt.Errorf("read parquet: %w", err)
 	}

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -17,6 +20,9 @@ import (
 // orphanGrace is how long a job's orphaned processes may run after the job's
 // script has exited.
 const orphanGrace = 10 * time.Minute
+
+// sampleEvery is the period of the private-memory samples.
+const sampleEvery = 20 * time.Millisecond
 
 // prSetChildSubreaper is PR_SET_CHILD_SUBREAPER from <linux/prctl.h>.
 const prSetChildSubreaper = 36
@@ -28,8 +34,16 @@ type Usage struct {
 	User time.Duration `json:"user_ns"`
 	Sys  time.Duration `json:"sys_ns"`
 	// MaxRSS is the peak resident set of the largest single process of the
-	// job (ru_maxrss), in bytes.
+	// job (ru_maxrss), in bytes. It includes file pages mapped into the
+	// process: a tool that maps its capture (flowlog does) counts it.
 	MaxRSS int64 `json:"max_rss"`
+	// PeakPrivate is the largest sum, over the job's processes, of their
+	// anonymous and shared-memory resident pages (RssAnon + RssShmem in
+	// /proc/PID/status): memory the job allocated, without mapped files.
+	// It is sampled every sampleEvery, so a run shorter than that may
+	// show 0 and a brief peak may be missed.
+	PeakPrivate int64 `json:"peak_private"`
+	Samples     int   `json:"samples"`
 }
 
 // CPU is user + system time.
@@ -100,6 +114,9 @@ func launch(args []string) int {
 		fmt.Fprintln(os.Stderr, "peers -launch:", err)
 		return 2
 	}
+	stopSampling := make(chan struct{})
+	sampled := make(chan [2]int64)
+	go samplePrivate(stopSampling, sampled)
 	werr := cmd.Wait()
 	var u Usage
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
@@ -135,6 +152,9 @@ func launch(args []string) int {
 		time.Sleep(time.Millisecond)
 	}
 	u.Wall = time.Since(began)
+	close(stopSampling)
+	peak := <-sampled
+	u.PeakPrivate, u.Samples = peak[0], int(peak[1])
 	b, _ := json.Marshal(u)
 	if err := os.WriteFile(args[0], b, 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "peers -launch:", err)
@@ -150,4 +170,63 @@ func (u *Usage) add(ru *syscall.Rusage) {
 	u.User += time.Duration(ru.Utime.Nano())
 	u.Sys += time.Duration(ru.Stime.Nano())
 	u.MaxRSS = max(u.MaxRSS, ru.Maxrss*1024)
+}
+
+// samplePrivate sums RssAnon + RssShmem over this process's descendants
+// (found through /proc/PID/task/TID/children, so only the job's few
+// processes are read) every sampleEvery until stop is closed, and sends the
+// largest sum and the number of samples.
+func samplePrivate(stop <-chan struct{}, result chan<- [2]int64) {
+	self := os.Getpid()
+	var peak, samples int64
+	t := time.NewTicker(sampleEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			result <- [2]int64{peak, samples}
+			return
+		case <-t.C:
+		}
+		var sum int64
+		for _, pid := range descendants(self) {
+			status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(status), "\n") {
+				if k, v, ok := strings.Cut(line, ":"); ok && (k == "RssAnon" || k == "RssShmem") {
+					kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+					sum += kb << 10
+				}
+			}
+		}
+		peak = max(peak, sum)
+		samples++
+	}
+}
+
+// descendants lists the processes below pid, children of any of its
+// threads included.
+func descendants(pid int) []int {
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(p) + "/task")
+		for _, t := range tasks {
+			b, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/task/" + t.Name() + "/children")
+			if err != nil {
+				continue
+			}
+			for _, c := range bytes.Fields(b) {
+				if n, err := strconv.Atoi(string(c)); err == nil {
+					out = append(out, n)
+					queue = append(queue, n)
+				}
+			}
+		}
+	}
+	return out
 }

@@ -11,10 +11,12 @@ import (
 
 // Usage is what the kernel accounted for one run (Linux only).
 type Usage struct {
-	Wall   time.Duration `json:"wall_ns"`
-	User   time.Duration `json:"user_ns"`
-	Sys    time.Duration `json:"sys_ns"`
-	MaxRSS int64         `json:"max_rss"`
+	Wall        time.Duration `json:"wall_ns"`
+	User        time.Duration `json:"user_ns"`
+	Sys         time.Duration `json:"sys_ns"`
+	MaxRSS      int64         `json:"max_rss"`
+	PeakPrivate int64         `json:"peak_private"`
+	Samples     int           `json:"samples"`
 }
 
 // CPU is user + system time.

@@ -72,7 +72,9 @@ func writeMachine(b *strings.Builder, rec Record) {
 	p("| load average before / after (1, 5, 15 min) | %s / %s |\n", rec.LoadBefore, rec.LoadAfter)
 	p("| pinning | %s |\n", rec.Pinning)
 	p("| runs | %d per tool and input, interleaved: each round runs every tool once, the order rotated by one each round; the capture is read once before the first round so every tool finds it in the page cache |\n", rec.Runs)
-	p("| measured | wall time from start to the exit of the last process of the job; user and system CPU and peak RSS from the kernel (wait4 rusage of the tool's script and every process it started, orphans adopted by the harness as child subreaper); peak RSS is that of the largest single process |\n\n")
+	p("| measured | wall time from start to the exit of the last process of the job; user and system CPU and peak RSS from the kernel (wait4 rusage of the tool's script and of every process it started, orphans included: a fresh launcher process runs each job as child subreaper) |\n")
+	p("| peak RSS | ru_maxrss of the largest single process of the job. It counts file pages mapped into the process: flowlog maps the capture, so its peak RSS grows with the capture's size although those pages are the page cache every tool reads the capture through. Floor about 5 MiB: a new program starts at the peak RSS of the launcher that started it |\n")
+	p("| private memory | the largest sum over the job's processes of RssAnon + RssShmem (/proc/PID/status), sampled every 20 ms: what the job allocated, without mapped files; – when a run was too short to be sampled |\n\n")
 	if load := firstLoad(rec.LoadBefore); load > float64(rec.Machine.Cores) {
 		p("**The machine was loaded**: the 1-minute load average was %.1f on %d cores when the run began (other jobs were running). ", load, rec.Machine.Cores)
 		p("Wall times then include waiting for a core and spread widely; CPU times (user + system) are far steadier and are the fairer comparison. ")
@@ -112,6 +114,16 @@ func writeTargets(b *strings.Builder, rec Record) {
 		rssPeer, rssName := bestPeer(ir, func(s toolStats) float64 { return s.RSS.Median })
 		p("| peak RSS ≤ the leanest peer | %s | flowlog %s, leanest %s %s | %s |\n", ir.Input.Name,
 			mib(fs.RSS.Median), rssName, mib(rssPeer), verdict(fs.RSS.Median <= rssPeer))
+		privPeer, privName := bestPeer(ir, func(s toolStats) float64 {
+			if !s.Private.ok() {
+				return math.Inf(1)
+			}
+			return s.Private.Median
+		})
+		if fs.Private.ok() && privName != "" && !math.IsInf(privPeer, 1) {
+			p("| private memory ≤ the leanest peer | %s | flowlog %s, leanest %s %s | %s |\n", ir.Input.Name,
+				mib(fs.Private.Median), privName, mib(privPeer), verdict(fs.Private.Median <= privPeer))
+		}
 		if v := flowlogVerdict(ir); v != "exact" {
 			p("| flowlog agrees with the truth exactly | %s | %s | **missed** |\n", ir.Input.Name, v)
 		} else {
@@ -209,11 +221,11 @@ func writeMeasurements(b *strings.Builder, rec Record) {
 	p("### Measurements\n\nMedian [min – max] and spread (± half the range, relative to the median) over the runs.\n\n")
 	for _, ir := range rec.Inputs {
 		p("#### %s (%d IP packets, %d unidirectional flows)\n\n", ir.Input.Name, ir.Input.Truth.Packets, ir.Input.Truth.Keys)
-		p("| tool | wall | CPU (user + sys) | user | sys | peak RSS | pkts/s (wall) | pkts/CPU-s | output | runs |\n")
-		p("|---|---|---|---|---|---|---|---|---|---|\n")
+		p("| tool | wall | CPU (user + sys) | user | sys | peak RSS | private memory | pkts/s (wall) | pkts/CPU-s | output | runs |\n")
+		p("|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, tr := range ir.Tools {
 			if len(tr.Runs) == 0 {
-				p("| %s | failed: %s | | | | | | | | 0 |\n", tr.Tool, oneLine(strings.Join(tr.Failed, "; ")))
+				p("| %s | failed: %s | | | | | | | | | 0 |\n", tr.Tool, oneLine(strings.Join(tr.Failed, "; ")))
 				continue
 			}
 			s := tr.stats(ir.Input.Truth.Packets)
@@ -222,11 +234,11 @@ func writeMeasurements(b *strings.Builder, rec Record) {
 				user = append(user, u.User.Seconds())
 				sys = append(sys, u.Sys.Seconds())
 			}
-			p("| %s | %s [%s – %s] %s | %s [%s – %s] %s | %s | %s | %s | %s | %s | %s | %d",
+			p("| %s | %s [%s – %s] %s | %s [%s – %s] %s | %s | %s | %s | %s | %s | %s | %s | %d",
 				tr.Tool, secs(s.Wall.Median), secs(s.Wall.Min), secs(s.Wall.Max), pct(s.Wall.Spread()),
 				secs(s.CPU.Median), secs(s.CPU.Min), secs(s.CPU.Max), pct(s.CPU.Spread()),
 				secs(summarize(user).Median), secs(summarize(sys).Median),
-				mib(s.RSS.Median), mpps(s.PPS), mpps(s.PPSCPU), mib(float64(tr.OutputBytes)), len(tr.Runs))
+				mib(s.RSS.Median), mib(s.Private.Median), mpps(s.PPS), mpps(s.PPSCPU), mib(float64(tr.OutputBytes)), len(tr.Runs))
 			if len(tr.Failed) > 0 {
 				p(" (+%d failed: %s)", len(tr.Failed), oneLine(tr.Failed[0]))
 			}

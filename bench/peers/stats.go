@@ -38,19 +38,25 @@ func (s stat) ok() bool { return s.N > 0 && !math.IsNaN(s.Median) }
 // toolStats are the summaries of one tool on one input.
 type toolStats struct {
 	Wall, CPU, RSS stat // seconds, seconds, bytes
+	// Private is the sampled peak of anonymous + shared memory (bytes),
+	// from the runs long enough to be sampled.
+	Private stat
 	// PPS and PPSCPU are IP packets of the input per second of wall time
 	// and per second of CPU time, from the medians.
 	PPS, PPSCPU float64
 }
 
 func (tr ToolResult) stats(packets uint64) toolStats {
-	var wall, cpu, rss []float64
+	var wall, cpu, rss, private []float64
 	for _, u := range tr.Runs {
 		wall = append(wall, u.Wall.Seconds())
 		cpu = append(cpu, u.CPU().Seconds())
 		rss = append(rss, float64(u.MaxRSS))
+		if u.Samples > 0 {
+			private = append(private, float64(u.PeakPrivate))
+		}
 	}
-	st := toolStats{Wall: summarize(wall), CPU: summarize(cpu), RSS: summarize(rss)}
+	st := toolStats{Wall: summarize(wall), CPU: summarize(cpu), RSS: summarize(rss), Private: summarize(private)}
 	if st.Wall.ok() && st.Wall.Median > 0 {
 		st.PPS = float64(packets) / st.Wall.Median
 	}

@@ -6,7 +6,7 @@
 //
 // The table is fed one call per packet and is the hot path of the read
 // pipeline: Add does not allocate once the table has grown to its working
-// size, and a flow held costs 80 to 83 bytes (see Table).
+// size, and a flow held costs 75 to 81 bytes (see Table).
 package aggregate
 
 import (
@@ -81,11 +81,13 @@ type Stats struct {
 // for the interface (an interface that only had skipped packets gets
 // SKIPDATA, not NODATA). Packets of records already held keep counting.
 //
-// Memory: a record takes a 64-byte entry (in chunks of 1024) plus 5 to 11
-// bytes of index (uint32 slots, at most 3/4 full); entries of closed windows
+// Memory: a record takes a 64-byte entry (in chunks of 1024) plus 8 to 16
+// bytes of index (uint32 slots, at most half full); entries of closed windows
 // are reused, and the table keeps its peak size. Closing a window also uses
 // buffers sized by its record count, reused from window to window: the
-// batch handed to emit (120 bytes per record) and the sort (48).
+// batch handed to emit (120 bytes per record; with EmitChunks, per record
+// of a chunk) and the sort (48). Measured live heap per flow held: 74.9
+// bytes at 100 k flows, 80.8 at 1 M.
 //
 // A Table is not safe for concurrent use; emit runs inside Add or Flush and
 // must not call back into the table.

@@ -149,6 +149,12 @@ func (d *streamSink) setDown(down bool) {
 	d.mu.Unlock()
 }
 
+func (d *streamSink) isDown() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.down
+}
+
 func (d *streamSink) got() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -60,6 +60,7 @@ type options struct {
 	pinning     string
 	timeout     time.Duration
 	commandLine string
+	render      string // record to render instead of running
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -85,6 +86,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.pinning, "pinning", "none: no taskset, no CPU affinity; every tool may use both cores", "how the runs are pinned, as recorded in the report")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Minute, "longest single run")
 	fs.StringVar(&o.commandLine, "command", "bench/run", "the command that ran this, as recorded in the report")
+	fs.StringVar(&o.render, "render", "", "run nothing: write the report and chart of this recorded JSON `file` (e.g. after editing bench/peers/notes.md)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -155,6 +157,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+	if o.render != "" {
+		rec, err := readRecord(o.render)
+		if err != nil {
+			return err
+		}
+		// The explanations and commands are today's (the scripts are in
+		// git beside the record); the measurements and versions are the
+		// record's.
+		for i, ti := range rec.Tools {
+			if t, ok := toolByName(ti.Name); ok {
+				rec.Tools[i].Notes, rec.Tools[i].Job, rec.Tools[i].Command = t.Notes, t.Job, scriptCommand(t.script())
+			}
+		}
+		return writeOutputs(rec, o, logf)
+	}
 
 	// Peers that are not installed are skipped in quick mode (CI may not
 	// have them) but are an error in a full run, which must compare them all.
@@ -191,21 +208,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	logf("== wrote %s", o.record)
-	if o.chart != "" {
-		if err := os.WriteFile(o.chart, []byte(chartSVG(rec)), 0o644); err != nil {
-			return err
-		}
-		logf("== wrote %s", o.chart)
-	}
-	if o.results != "" {
-		md, err := report(rec, o)
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(o.results, []byte(md), 0o644); err != nil {
-			return err
-		}
-		logf("== wrote %s", o.results)
+	if err := writeOutputs(rec, o, logf); err != nil {
+		return err
 	}
 	fmt.Fprint(stdout, summary(rec))
 	if o.quick {
@@ -225,6 +229,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		default:
 			fmt.Fprint(stdout, compare(rec, base, o.warnDrop))
 		}
+	}
+	return nil
+}
+
+// writeOutputs writes the chart and the Markdown report of a record.
+func writeOutputs(rec Record, o options, logf func(string, ...any)) error {
+	if o.chart != "" {
+		if err := os.WriteFile(o.chart, []byte(chartSVG(rec)), 0o644); err != nil {
+			return err
+		}
+		logf("== wrote %s", o.chart)
+	}
+	if o.results != "" {
+		md, err := report(rec, o)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.results, []byte(md), 0o644); err != nil {
+			return err
+		}
+		logf("== wrote %s", o.results)
 	}
 	return nil
 }

@@ -146,7 +146,8 @@ func measureInput(ctx context.Context, o options, tools []Tool, in *Input, logf 
 				return res, err
 			}
 			env := append(slices.Clone(base), "FLOWLOG="+o.flowlog, "PORT="+strconv.Itoa(port),
-				"PMACCT_CACHE_ENTRIES="+strconv.Itoa(pmacctCacheEntries(in.Truth.Keys)))
+				"PMACCT_CACHE_ENTRIES="+strconv.Itoa(pmacctCacheEntries(in.Truth.Keys)),
+				"PMACCT_PIPE_SIZE="+strconv.FormatUint(max(64<<20, 256*in.Truth.Packets), 10))
 			u, err := runLogged(ctx, o, t, in, dir, env)
 			if ctx.Err() != nil {
 				return res, ctx.Err()

@@ -93,7 +93,9 @@ var allTools = []Tool{
 		Job:     "pmacctd core + print plugin → CSV per 600 s bin",
 		Parse:   parsePmacct,
 		Version: func() string { return firstLine("pmacctd", "-V") },
-		Notes:   "One row per direction and time bin, IP bytes.",
+		Notes: "One row per direction and 600 s time bin, IP bytes. It files the first packets of a capture under the bin before " +
+			"the first packet's (its first purge starts a bin early), so a flow at the very start can have two rows: a few more records, same flows. " +
+			"Its wall time includes 2 s of sleep before it reads a savefile (it logs \"PCAP capture file, sleeping for 2 seconds\") and the wait for its plugin to write and exit; its CPU time does not.",
 	},
 	{
 		Name: "argus", Binaries: []string{"argus", "ra"}, Package: "argus-server + argus-client",

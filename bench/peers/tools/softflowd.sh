@@ -61,7 +61,7 @@ softflowd -r "$in" -d -v 9 -n "127.0.0.1:$port" -m 8388608 \
 # a 1 M-packet capture were lost that way). rx_queue is the 5th column of
 # /proc/net/udp, after the colon.
 hexport=$(printf '%04X' "$port")
-for _ in $(seq 1000); do
+for _ in $(seq 60000); do # up to 10 minutes
 	queued=$(awk -v p=":$hexport" '$2 ~ p"$" { split($5, q, ":"); print q[2] }' /proc/net/udp)
 	[[ $((16#${queued:-0})) -eq 0 ]] && break
 	sleep 0.01

@@ -68,6 +68,9 @@ func writeMachine(b *strings.Builder, rec Record) {
 	p("| memory | %.1f GiB |\n", rec.Machine.MemGiB)
 	p("| kernel | %s |\n", rec.Machine.Kernel)
 	p("| Go | %s |\n", rec.Machine.Go)
+	if rec.Commit != "" {
+		p("| flowlog commit | %s |\n", rec.Commit)
+	}
 	p("| started / finished | %s / %s |\n", rec.Started.Format(time.RFC3339), rec.Finished.Format(time.RFC3339))
 	p("| load average before / after (1, 5, 15 min) | %s / %s |\n", rec.LoadBefore, rec.LoadAfter)
 	p("| pinning | %s |\n", rec.Pinning)
@@ -383,13 +386,14 @@ func writeTools(b *strings.Builder, rec Record) {
 	p("Each tool is configured for the closest equivalent of flowlog's job: read the capture, write its flows to a file, ")
 	p("600 s active timeout (and no shorter idle timeout where the tool lets one set it, since AWS keeps one record per flow ")
 	p("and window however quiet the flow is), flow tables large enough that no flow is evicted early. ")
-	p("The script of each tool explains every option; its commands, as run (`$in` the capture, `$out` the output directory):\n\n")
+	p("Each tool's script, as run (`$in` the capture, `$out` the output directory), with the reason for every option:\n\n")
 	for _, t := range rec.Tools {
 		p("**%s** — %s", t.Name, t.Version)
 		if t.Package != "" {
 			p(" (%s)", t.Package)
 		}
-		p(". Job: %s. Bytes: %s; records: %s. Script: `%s`.\n\n```sh\n%s\n```\n\n", t.Job, t.Bytes, map[string]string{"uni": "one direction each", "bi": "both directions in one"}[t.Directions], t.Script, t.Command)
+		p(". Job: %s. Bytes: %s; records: %s.\n\n<details><summary><code>%s</code></summary>\n\n```sh\n%s\n```\n\n</details>\n\n",
+			t.Job, t.Bytes, map[string]string{"uni": "one direction each", "bi": "both directions in one"}[t.Directions], t.Script, t.Command)
 	}
 }
 

@@ -22,6 +22,7 @@ type Record struct {
 	Started    time.Time     `json:"started"`
 	Finished   time.Time     `json:"finished"`
 	Command    string        `json:"command"`
+	Commit     string        `json:"commit,omitempty"`
 	Quick      bool          `json:"quick"`
 	Machine    Machine       `json:"machine"`
 	Pinning    string        `json:"pinning"`
@@ -77,6 +78,9 @@ type ToolResult struct {
 
 func newRecord(o options, tools []Tool) Record {
 	rec := Record{Started: time.Now().UTC(), Command: o.commandLine, Quick: o.quick, Machine: machine(), Pinning: o.pinning, Runs: o.runs}
+	if out, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
+		rec.Commit = strings.TrimSpace(string(out))
+	}
 	for _, t := range tools {
 		info := ToolInfo{Name: t.Name, Version: t.Version(), Package: t.Package, Script: t.script(),
 			Command: scriptCommand(t.script()), Job: t.Job, Bytes: t.Bytes, Directions: t.Directions, Notes: t.Notes}
@@ -101,22 +105,14 @@ func newRecord(o options, tools []Tool) Record {
 	return rec
 }
 
-// scriptCommand extracts the tool invocations of a runner script: its
-// non-comment lines from the first line naming a tool, for the report.
+// scriptCommand is a runner script as the report shows it: whole, its
+// comments being the reasons for every option.
 func scriptCommand(path string) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return ""
 	}
-	var lines []string
-	for _, l := range strings.Split(string(b), "\n") {
-		t := strings.TrimSpace(l)
-		if t == "" || strings.HasPrefix(t, "#") || strings.HasPrefix(t, "set ") || strings.HasPrefix(t, "in=") {
-			continue
-		}
-		lines = append(lines, l)
-	}
-	return strings.Join(lines, "\n")
+	return strings.TrimSpace(strings.TrimPrefix(string(b), "#!/usr/bin/env bash\n"))
 }
 
 func measureInput(ctx context.Context, o options, tools []Tool, in *Input, logf func(string, ...any)) (InputResult, error) {

@@ -40,6 +40,15 @@ type Resetter interface {
 	Reset() error
 }
 
+// Aborter is implemented by destinations whose Write or Advance can wait
+// long for a remote service. When delivery ends (the context given to
+// Start ends, or Stop), the spool calls Abort from another goroutine so
+// that a call in progress returns soon (with an error) instead of after
+// the destination's timeouts; the destination is then only closed.
+type Aborter interface {
+	Abort()
+}
+
 // ErrNotStarted is returned by Write, Advance and Close before Start or
 // after Stop.
 var ErrNotStarted = errors.New("spool not started")
@@ -167,6 +176,14 @@ func (s *Spool) Start(ctx context.Context) error {
 		s.respool(e)
 	}
 	ctx, s.cancel = context.WithCancel(ctx)
+	if a, ok := s.dest.(Aborter); ok {
+		// When delivery ends (ctx, Stop), a call in progress must not
+		// hold it up for the destination's timeouts.
+		go func() {
+			<-ctx.Done()
+			a.Abort()
+		}()
+	}
 	c := newConsumer(s, ack)
 	go c.run(ctx)
 	return nil
@@ -258,8 +275,9 @@ func (s *Spool) Close() error {
 }
 
 // Stop ends delivery and closes the spool's files. Records not yet
-// acknowledged stay in the spool for the next Start. If Close did not
-// close the destination, Stop resets (Resetter) and closes it. Stop may be
+// acknowledged stay in the spool for the next Start. A delivery in
+// progress is interrupted (Aborter) or waited for. If Close did not close
+// the destination, Stop resets (Resetter) and closes it. Stop may be
 // called more than once.
 func (s *Spool) Stop() {
 	s.mu.Lock()

@@ -716,3 +716,47 @@ func TestObjectDestinationRandomRestarts(t *testing.T) {
 		}
 	}
 }
+
+// blockingSink's Advance waits until Abort, like a remote destination that
+// does not answer.
+type blockingSink struct {
+	streamSink
+	entered chan struct{}
+	abort   chan struct{}
+}
+
+func (b *blockingSink) Advance(int64) error {
+	select {
+	case b.entered <- struct{}{}:
+	default:
+	}
+	<-b.abort
+	return errors.New("aborted")
+}
+
+func (b *blockingSink) Abort() { close(b.abort) }
+
+// TestStopAbortsDelivery: Stop does not wait for a destination that hangs
+// when it can be aborted; the records stay spooled for the next start.
+func TestStopAbortsDelivery(t *testing.T) {
+	dir := t.TempDir()
+	dest := &blockingSink{entered: make(chan struct{}, 1), abort: make(chan struct{})}
+	s := startSpool(t, testConfig(dir), dest)
+	want := produce(t, s, t0, 2, 10)
+	<-dest.entered
+	stopped := make(chan struct{})
+	go func() { s.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop waits for a hanging destination")
+	}
+	dest2 := newStreamSink()
+	s2 := startSpool(t, testConfig(dir), dest2)
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := dest2.got(); !slices.Equal(got, want) {
+		t.Errorf("next start delivered %d lines, want %d", len(got), len(want))
+	}
+}

@@ -257,6 +257,11 @@ func (s *Sink) Reset() error {
 	return nil
 }
 
+// Abort makes an Advance or Close in progress return soon, with an error,
+// by canceling its calls; only Close may follow. It may be called from any
+// goroutine (a spool's Stop does).
+func (s *Sink) Abort() { s.cancel() }
+
 // Close sends what is left. If CloudWatch Logs refused events (older than
 // 14 days or than the group's retention, or more than 2 hours ahead, as
 // records of an old capture are), Close says so: it kept none of them,

@@ -240,6 +240,11 @@ func (s *Sink) Reset() error {
 	return nil
 }
 
+// Abort makes an Advance or Close in progress return at once, with an
+// error, and fails the records not yet acknowledged; only Close may
+// follow. It may be called from any goroutine (a spool's Stop does).
+func (s *Sink) Abort() { s.cancel() }
+
 // Close waits for the records written so far, like Advance, and closes
 // the client.
 func (s *Sink) Close() error {

@@ -157,8 +157,11 @@ func (e *engine) run(ctx context.Context, inputs []Input, newVisitor func() visi
 	}
 	var list []job
 	chunked := map[int][]*chunkJob{}
+	// With at least as many inputs as workers, reading them one per
+	// worker keeps every CPU busy without the cost of pieces.
+	canChunk := len(inputs) < workers
 	for i, in := range inputs {
-		if cs := e.fileChunks(in, workers); cs != nil {
+		if cs := e.fileChunks(in, workers); canChunk && cs != nil {
 			chunked[i] = cs
 			for _, c := range cs {
 				list = append(list, job{i, c})

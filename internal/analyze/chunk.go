@@ -135,9 +135,8 @@ func (e *engine) readChunk(ctx context.Context, in Input, c *chunkJob, rs *recor
 	}
 	main, mainSt := rs.v, rs.st
 	defer func() { rs.v, rs.st = main, mainSt }()
-	rs.input, rs.format = in.Name, nil
+	rs.format = nil
 	if !c.first {
-		rs.input = in.Name + " (bytes " + strconv.FormatInt(c.off, 10) + "–" + strconv.FormatInt(c.end, 10) + ")"
 		c.prefix = newVisitor()
 		rs.v, rs.st = c.prefix, &c.prefixSt
 	}

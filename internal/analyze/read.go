@@ -193,6 +193,10 @@ func (e *engine) run(ctx context.Context, inputs []Input, newVisitor func() visi
 			rs := &recordStream{e: e, v: visitors[w], st: &stats[w], scanners: map[string]*Scanner{}}
 			for j := range jobs {
 				in := inputs[j.input]
+				rs.input = in.Name
+				if j.chunk != nil && !j.chunk.first {
+					rs.input = in.Name + " (bytes " + strconv.FormatInt(j.chunk.off, 10) + "–" + strconv.FormatInt(j.chunk.end, 10) + ")"
+				}
 				rs.v.begin(j.input, in)
 				var err error
 				if j.chunk != nil {
@@ -266,7 +270,6 @@ func (e *engine) readInput(ctx context.Context, in Input, rs *recordStream) erro
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 		return err
 	}
-	rs.input = in.Name
 	rs.format = nil
 	if string(head) == parquetMagic {
 		return e.readParquetInput(ctx, rc, io.MultiReader(bytes.NewReader(head), cr), rs)

@@ -304,3 +304,20 @@ func TestInterruptStopsABlockedStream(t *testing.T) {
 		t.Fatal("the report did not stop")
 	}
 }
+
+func TestFailedInputsAreNamed(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.log")
+	gone := filepath.Join(dir, "gone.log")
+	for _, p := range []string{good, gone} {
+		if err := os.WriteFile(p, []byte("version srcaddr\n2 10.0.0.1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ins := listInputs(t, good, gone)
+	os.Remove(gone) // between listing and reading
+	_, st := readAll(t, ReadConfig{}, connFields, ins...)
+	if st.Inputs != 1 || len(st.Failed) != 1 || !strings.HasPrefix(st.Failed[0], gone+": ") {
+		t.Fatalf("stats %+v", st)
+	}
+}

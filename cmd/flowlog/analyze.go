@@ -54,8 +54,8 @@ Tables are aligned on a terminal and tab-separated otherwise (RFC 3339 times);
 --output json writes one JSON object per line, --output csv CSV.
 
 Exit status: 0 on success, also when nothing matched; 1 when an input could not be
-read or the command was interrupted (results of what was read are printed first);
-2 for usage errors.`,
+read, no line of the input was a flow log record, or the command was interrupted
+(the results of what was read are printed first); 2 for usage errors.`,
 	}
 	f := cmd.PersistentFlags()
 	f.StringVar(&o.format, "format", "", "log `format` of records without a header line (${field} tokens or bare field names); default: the header, else the default format")

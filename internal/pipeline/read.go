@@ -142,9 +142,12 @@ func Read(ctx context.Context, r io.Reader, name string, cfg ReadConfig, sink Si
 		// their cache misses (aggregate.Table.AddBatch).
 		batch  [addBatch]aggregate.Packet
 		queued int
+		// The per-packet counters, kept off st, which the record
+		// builder's pointer puts on the heap.
+		n struct{ packets, recorded, notIP, excluded, badTime uint64 }
 	)
 	for {
-		if st.Packets&0xFFFF == 0 && ctx.Err() != nil {
+		if n.packets&0xFFFF == 0 && ctx.Err() != nil {
 			readErr = ctx.Err()
 			break
 		}
@@ -155,7 +158,7 @@ func Read(ctx context.Context, r io.Reader, name string, cfg ReadConfig, sink Si
 			}
 			break
 		}
-		st.Packets++
+		n.packets++
 		if seed == nil {
 			seed = captureSeed(&pkt)
 			rc.seed = seed
@@ -169,7 +172,7 @@ func Read(ctx context.Context, r io.Reader, name string, cfg ReadConfig, sink Si
 			rc.grow(len(ifaces), ifaces, table)
 		}
 		if err := decode.Decode(ifaces[pkt.Interface].LinkType, pkt.Data, &dp); err != nil {
-			st.NotIP++
+			n.notIP++
 			continue
 		}
 		if dp.Fragment != decode.FragmentNone {
@@ -177,7 +180,7 @@ func Read(ctx context.Context, r io.Reader, name string, cfg ReadConfig, sink Si
 		}
 		fi := &rc.ifaces[pkt.Interface]
 		if cfg.Exclusions.Excluded(dp.Src, dp.Dst, dp.Protocol, dp.SrcPort, dp.DstPort, fi.res.Excluded) {
-			st.Excluded++
+			n.excluded++
 			continue
 		}
 		dir := dp.Direction
@@ -196,10 +199,10 @@ func Read(ctx context.Context, r io.Reader, name string, cfg ReadConfig, sink Si
 		}
 		sec := floorSeconds(pkt.Timestamp)
 		if sec < 0 || sec >= maxPacketSecond {
-			st.BadTime++
+			n.badTime++
 			continue
 		}
-		st.Recorded++
+		n.recorded++
 		// Field by field: a composite literal is built aside and copied.
 		b := &batch[queued]
 		b.Key.Interface = uint32(pkt.Interface)
@@ -213,6 +216,7 @@ func Read(ctx context.Context, r io.Reader, name string, cfg ReadConfig, sink Si
 		}
 	}
 	table.AddBatch(batch[:queued])
+	st.Packets, st.Recorded, st.NotIP, st.Excluded, st.BadTime = n.packets, n.recorded, n.notIP, n.excluded, n.badTime
 	st.CaptureBytes = uint64(rd.Offset())
 	// Interfaces declared after the last packet (or in a capture with no
 	// packets) still exist and get their NODATA records.

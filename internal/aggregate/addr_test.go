@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+
+	"github.com/flowlog/flowlog/flow"
 )
 
 // addrWords reads netip.Addr's words directly; it must agree with the
@@ -50,5 +52,34 @@ func TestAddrWords(t *testing.T) {
 		copy(b4[:], b16[:])
 		check(netip.AddrFrom16(b16))
 		check(netip.AddrFrom4(b4))
+	}
+}
+
+// prepare writes out keyOf and hash; it must give their key and hash.
+func TestPrepare(t *testing.T) {
+	tab, err := New(Config{Interval: 60}, func(int64, []Closed) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.Add(tcp(v4a, v4b, 1, 2), 1_700_000_000, 1, 0, 0) // a current window
+	keys := makeKeys(1000)
+	keys = append(keys, flow.Key{}, flow.Key{Src: netip.MustParseAddr("fe80::1%eth0"), Dst: v4a, Interface: 7, Protocol: 58, Action: flow.ActionReject})
+	for _, k := range keys {
+		for _, sec := range []int64{1_700_000_000, 1_700_000_100} {
+			var got, want ckey
+			h, wid := tab.prepare(&Packet{Key: k, Sec: sec}, &got)
+			tab.keyOf(&k, &want)
+			if sec >= tab.curStart && sec < tab.curEnd {
+				want.meta |= uint32(tab.cur.id) << 16
+				if wid != uint32(tab.cur.id) || h != tab.hash(&want) {
+					t.Fatalf("%v: prepare gives window %d hash %x, want %d and %x", k, wid, h, tab.cur.id, tab.hash(&want))
+				}
+			} else if wid != noWindow {
+				t.Fatalf("%v at %d: window %d outside the current one", k, sec, wid)
+			}
+			if got != want {
+				t.Fatalf("%v: prepare's key %+v, keyOf's %+v", k, got, want)
+			}
+		}
 	}
 }

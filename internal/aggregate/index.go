@@ -137,19 +137,25 @@ type addr128 struct{ hi, lo uint64 }
 // addrWords splits an address into its words and family code. Zones are
 // dropped: addresses decoded from packets have none.
 func addrWords(a netip.Addr) (addr128, uint8) {
-	var fam uint8
-	switch a.BitLen() {
-	case 32:
-		fam = famV4
-	case 128:
-		fam = famV6
-	default:
+	fam := famOf(a)
+	if fam == famInvalid {
 		return addr128{}, famInvalid
 	}
 	if netipWords {
 		return *(*addr128)(unsafe.Pointer(&a)), fam
 	}
 	return addrWordsSafe(a, fam), fam
+}
+
+// famOf is the family code of a.
+func famOf(a netip.Addr) uint8 {
+	switch a.BitLen() {
+	case 32:
+		return famV4
+	case 128:
+		return famV6
+	}
+	return famInvalid
 }
 
 // netipWords is whether netip.Addr begins with the address as two

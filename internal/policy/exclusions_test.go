@@ -53,3 +53,16 @@ func TestExcludedNoAllocs(t *testing.T) {
 		t.Fatalf("Excluded allocates %v times", n)
 	}
 }
+
+func BenchmarkExcluded(b *testing.B) {
+	e := DefaultExclusions()
+	pairs := [][2]netip.Addr{
+		{netip.MustParseAddr("10.0.1.5"), netip.MustParseAddr("93.184.216.34")},
+		{netip.MustParseAddr("2001:db8::5"), netip.MustParseAddr("2001:db8::6")},
+	}
+	for b.Loop() {
+		for _, p := range pairs {
+			sinkBool = e.Excluded(p[0], p[1], 6, 40000, 443, nil)
+		}
+	}
+}

@@ -58,7 +58,8 @@ type Stats struct {
 // Time is the capture's: the watermark is the largest packet second seen.
 // A window [w, w+interval) closes when the watermark reaches
 // w + interval + lateness, or at Flush; windows close in time order and
-// each closed window is handed to emit as one batch sorted per rule 13.
+// each closed window is handed to emit as one batch sorted per rule 13
+// (or in pieces of that batch, see EmitChunks).
 // From the window of the first packet to the window of the last one, every
 // window is emitted, with NODATA for each known interface that had no
 // packet in it — also when no interface had any (a gap), so a capture that

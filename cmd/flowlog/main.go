@@ -89,8 +89,10 @@ func newExitCodesTopic() *cobra.Command {
 		Use:   "exit-codes",
 		Short: "Exit codes of flowlog commands",
 		Long: `flowlog exits with:
-  0  success (also when there were no records to write)
-  1  error: unreadable input, bad configuration, a destination that cannot be written
+  0  success (also when there were no records to write, or nothing matched)
+  1  error: unreadable input, bad configuration, a destination that cannot be written;
+     for analyze also: an input held no flow log record, or Ctrl-C interrupted it
+     (the results of what was read are printed)
   2  usage error: unknown flag or command, bad flag value, wrong number of arguments
   3  the capture was cut off in the middle of a packet; records of everything read
      before the cut were written (use --allow-truncated to exit 0)`,

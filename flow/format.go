@@ -189,19 +189,26 @@ func notFieldToken(pos int, tok string) *FormatError {
 // edit distance, or "" when nothing is close enough to be a plausible typo.
 // The comparison ignores case and treats '_' as '-' (Parquet column names).
 func suggestField(name string) string {
-	norm := strings.ReplaceAll(strings.ToLower(name), "_", "-")
-	best, bestDist := "", -1
-	for i := range Fields {
-		d := editDistance(norm, Fields[i].Name)
-		if bestDist < 0 || d < bestDist {
-			best, bestDist = Fields[i].Name, d
-		}
-	}
+	best, bestDist := ClosestField(name)
 	// A suggestion more different than similar is noise.
-	if bestDist > 2 && bestDist*2 > len(norm) {
+	if bestDist > 2 && bestDist*2 > len(name) {
 		return ""
 	}
 	return "${" + best + "}"
+}
+
+// ClosestField returns the known field whose name is nearest to name (by
+// edit distance, ignoring case and reading '_' as '-', as Parquet column
+// names and hand-typed queries spell them) and that distance.
+func ClosestField(name string) (field string, distance int) {
+	norm := strings.ReplaceAll(strings.ToLower(name), "_", "-")
+	distance = -1
+	for i := range Fields {
+		if d := editDistance(norm, Fields[i].Name); distance < 0 || d < distance {
+			field, distance = Fields[i].Name, d
+		}
+	}
+	return field, distance
 }
 
 // editDistance is the Levenshtein distance between a and b in bytes.

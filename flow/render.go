@@ -101,6 +101,16 @@ func appendToken(b []byte, s string) []byte {
 	return b
 }
 
+// StringValue returns the value of a string-valued field (the ids, type,
+// region and zone, sublocation, AWS services, ECS fields, reject-reason),
+// "" for any other field.
+func (r *Record) StringValue(id FieldID) string {
+	if p := stringField(r, id); p != nil {
+		return *p
+	}
+	return ""
+}
+
 // stringField returns the Record field holding the string-valued field id,
 // or nil when id is not a string field.
 func stringField(r *Record, id FieldID) *string {

@@ -504,36 +504,12 @@ func isEnum(id flow.FieldID) bool {
 	return id == flow.FieldAction || id == flow.FieldLogStatus || id == flow.FieldFlowDirection
 }
 
-// closestField suggests a field for a misspelt name.
+// closestField suggests a field for a misspelt name, when one is close.
 func closestField(w string) string {
-	w = strings.ReplaceAll(strings.ToLower(w), "_", "-")
-	best, bestD := "", 3
-	for i := range flow.Fields {
-		if d := levenshtein(w, flow.Fields[i].Name); d < bestD {
-			best, bestD = flow.Fields[i].Name, d
-		}
+	if f, d := flow.ClosestField(w); d < 3 {
+		return f
 	}
-	return best
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return ""
 }
 
 // value is a typed constant of an expression.
@@ -669,7 +645,7 @@ func compareField(r *flow.Record, id flow.FieldID, v *value) (int, bool) {
 	case flow.FieldFlowDirection:
 		return cmpUint(uint64(r.FlowDirection), v.num), true
 	}
-	return strings.Compare(stringOf(r, id), v.str), true
+	return strings.Compare(r.StringValue(id), v.str), true
 }
 
 type inNode struct {
@@ -775,40 +751,4 @@ func addrOf(r *flow.Record, id flow.FieldID) netip.Addr {
 		return r.PktDstAddr
 	}
 	return netip.Addr{}
-}
-
-// stringOf returns the text of a string-valued field of r.
-func stringOf(r *flow.Record, id flow.FieldID) string {
-	switch id {
-	case flow.FieldAccountID:
-		return r.AccountID
-	case flow.FieldInterfaceID:
-		return r.InterfaceID
-	case flow.FieldVPCID:
-		return r.VPCID
-	case flow.FieldSubnetID:
-		return r.SubnetID
-	case flow.FieldInstanceID:
-		return r.InstanceID
-	case flow.FieldType:
-		return r.Type
-	case flow.FieldRegion:
-		return r.Region
-	case flow.FieldAZID:
-		return r.AZID
-	case flow.FieldSublocationType:
-		return r.SublocationType
-	case flow.FieldSublocationID:
-		return r.SublocationID
-	case flow.FieldPktSrcAWSService:
-		return r.PktSrcService
-	case flow.FieldPktDstAWSService:
-		return r.PktDstService
-	case flow.FieldRejectReason:
-		return r.RejectReason
-	}
-	if id >= flow.FieldECSClusterARN && id <= flow.FieldECSTaskID {
-		return r.ECS[id-flow.FieldECSClusterARN]
-	}
-	return ""
 }

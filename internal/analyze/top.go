@@ -277,7 +277,7 @@ func appendKey(b []byte, r *flow.Record, id flow.FieldID) []byte {
 	case flow.FieldFlowDirection:
 		return append(b, byte(r.FlowDirection))
 	}
-	s := stringOf(r, id)
+	s := r.StringValue(id)
 	b = append(b, 1)
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)

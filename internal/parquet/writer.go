@@ -278,7 +278,7 @@ func (w *Writer) value(c *column, i int, r *flow.Record) pq.Value {
 		w.arena = a.AppendTo(w.arena)
 		return w.bytesValue(start, i)
 	}
-	return w.stringValue(stringField(r, id), i)
+	return w.stringValue(r.StringValue(id), i)
 }
 
 // stringValue is a string column's value: null where the text form writes
@@ -322,42 +322,6 @@ func clampInt64(v uint64) int64 {
 	// Counts never come near 2^63; a corrupt one is kept at the largest
 	// value INT64 holds rather than turning negative.
 	return int64(min(v, math.MaxInt64))
-}
-
-// stringField returns the value of the string-valued known field id.
-func stringField(r *flow.Record, id flow.FieldID) string {
-	switch id {
-	case flow.FieldAccountID:
-		return r.AccountID
-	case flow.FieldInterfaceID:
-		return r.InterfaceID
-	case flow.FieldVPCID:
-		return r.VPCID
-	case flow.FieldSubnetID:
-		return r.SubnetID
-	case flow.FieldInstanceID:
-		return r.InstanceID
-	case flow.FieldType:
-		return r.Type
-	case flow.FieldRegion:
-		return r.Region
-	case flow.FieldAZID:
-		return r.AZID
-	case flow.FieldSublocationType:
-		return r.SublocationType
-	case flow.FieldSublocationID:
-		return r.SublocationID
-	case flow.FieldPktSrcAWSService:
-		return r.PktSrcService
-	case flow.FieldPktDstAWSService:
-		return r.PktDstService
-	case flow.FieldRejectReason:
-		return r.RejectReason
-	}
-	if id >= flow.FieldECSClusterARN && id <= flow.FieldECSTaskID {
-		return r.ECS[id-flow.FieldECSClusterARN]
-	}
-	return ""
 }
 
 // appendValue appends v as the text form writes it: "-" for a null.

@@ -99,7 +99,7 @@ func (t *Table) sortRecords(items []sortItem) []sortItem {
 		return items
 	}
 	t.sortTmp = slices.Grow(t.sortTmp[:0], len(items))[:len(items)]
-	sorted, spare := t.radixSort(items, t.sortTmp)
+	sorted, spare := t.bucketSort(items, t.sortTmp)
 	t.order, t.sortTmp = sorted[:0], spare[:0]
 
 	// The radix sort orders by hi only; runs of equal hi (records of one
@@ -122,20 +122,65 @@ func (t *Table) sortRecords(items []sortItem) []sortItem {
 	return sorted
 }
 
-// radixSort is an LSD radix sort on the 8 bytes of the keys' hi word,
-// skipping bytes that are the same in every item. It returns the sorted
-// slice and the other one.
-func (t *Table) radixSort(a, tmp []sortItem) (sorted, spare []sortItem) {
+// bucketBits is how many top bits of the key's hi word bucketSort
+// distributes by: the start offset (10 bits) and the interface rank's
+// first 2.
+const bucketBits = 12
+
+// bucketSort sorts by the keys' hi word: one pass distributes the items
+// into tmp by the top bucketBits bits (for one interface, by start
+// second), then each bucket is sorted on its own, by radix while it is
+// in the cache. An LSD radix sort over the whole window made seven passes
+// over memory. It returns the sorted slice (tmp) and the other one.
+func (t *Table) bucketSort(a, tmp []sortItem) (sorted, spare []sortItem) {
+	if t.bucketCounts == nil {
+		t.bucketCounts = new([1 << bucketBits]uint32)
+	}
+	counts := t.bucketCounts
+	clear(counts[:])
+	for i := range a {
+		counts[a[i].hi>>(64-bucketBits)]++
+	}
+	var sum uint32
+	for i, n := range counts {
+		counts[i] = sum
+		sum += n
+	}
+	for i := range a {
+		b := a[i].hi >> (64 - bucketBits)
+		tmp[counts[b]] = a[i]
+		counts[b]++
+	}
+	// counts[b] is now the end of bucket b.
+	start := uint32(0)
+	for _, end := range counts {
+		if end-start > 1 {
+			bucket, scratch := tmp[start:end], a[start:end]
+			if len(bucket) < radixMin {
+				slices.SortFunc(bucket, func(x, y sortItem) int { return cmp.Compare(x.hi, y.hi) })
+			} else if got, _ := t.radixSort(bucket, scratch, 8-bucketBits/8); &got[0] != &bucket[0] {
+				copy(bucket, got)
+			}
+		}
+		start = end
+	}
+	return tmp, a
+}
+
+// radixSort is an LSD radix sort on the low bytes bytes of the keys' hi
+// word, skipping bytes that are the same in every item. It returns the
+// sorted slice and the other one.
+func (t *Table) radixSort(a, tmp []sortItem, bytes int) (sorted, spare []sortItem) {
 	counts := &t.radixCounts
 	*counts = [8][256]uint32{}
 	for i := range a {
 		hi := a[i].hi
-		for d := range 8 {
+		for d := range bytes {
 			counts[d][byte(hi>>(8*d))]++
 		}
 	}
 	src, dst := a, tmp
-	for d := range 8 {
+	for d := range bytes {
 		c := &counts[d]
 		shift := 8 * d
 		if c[byte(src[0].hi>>shift)] == uint32(len(src)) {

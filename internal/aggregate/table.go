@@ -132,13 +132,14 @@ type Table struct {
 
 	carries map[uint32]carry // overflow of entries' 32-bit counters, by entry
 
-	batch       []Closed
-	chunk       int                                           // EmitChunks
-	chunkEmit   func(window int64, chunk []Closed, done bool) // EmitChunks
-	status      []Closed
-	order       []sortItem
-	sortTmp     []sortItem
-	radixCounts [8][256]uint32
+	batch        []Closed
+	chunk        int                                           // EmitChunks
+	chunkEmit    func(window int64, chunk []Closed, done bool) // EmitChunks
+	status       []Closed
+	order        []sortItem
+	sortTmp      []sortItem
+	radixCounts  [8][256]uint32
+	bucketCounts *[1 << bucketBits]uint32
 
 	skipRegs  [numSkipRegs]uint8 // HyperLogLog registers over skipped records
 	skipAny   bool

@@ -102,7 +102,9 @@ func (t *Table) emitGaps(until int64) {
 		for w := t.emitFrom; w < until; w += t.interval {
 			b := slices.Grow(t.batch[:0], t.batchCap(len(t.ifaces)))
 			for _, iface := range t.ifaces {
-				b = t.push(w, b, t.statusRecord(iface, w, flow.LogStatusNoData))
+				if b = append(b, t.statusRecord(iface, w, flow.LogStatusNoData)); len(b) == t.chunk {
+					b = t.handOver(w, b)
+				}
 			}
 			t.stats.NoDataRecords += uint64(len(t.ifaces))
 			t.stats.Windows++
@@ -196,12 +198,18 @@ func (t *Table) emitWindow(ws *window) {
 		}
 		e := t.at(it.id)
 		for ; s < len(status) && (e.first > 0 || status[s].Key.Interface <= e.iface()); s++ {
-			b = t.push(w, b, status[s])
+			if b = append(b, status[s]); len(b) == t.chunk {
+				b = t.handOver(w, b)
+			}
 		}
-		b = t.push(w, b, t.record(it.id, e, w))
+		if b = append(b, t.record(it.id, e, w)); len(b) == t.chunk {
+			b = t.handOver(w, b)
+		}
 	}
 	for ; s < len(status); s++ {
-		b = t.push(w, b, status[s])
+		if b = append(b, status[s]); len(b) == t.chunk {
+			b = t.handOver(w, b)
+		}
 	}
 
 	for _, r := range status {
@@ -229,21 +237,13 @@ func (t *Table) EmitChunks(n int, emit func(window int64, chunk []Closed, done b
 }
 
 // batchCap is the capacity a batch of n records needs.
-func (t *Table) batchCap(n int) int {
-	if t.chunkEmit != nil {
-		return min(n, t.chunk)
-	}
-	return n
-}
+func (t *Table) batchCap(n int) int { return min(n, t.chunk) }
 
-// push appends r to the batch b of window w, handing over a full chunk.
-func (t *Table) push(w int64, b []Closed, r Closed) []Closed {
-	b = append(b, r)
-	if t.chunkEmit != nil && len(b) == t.chunk {
-		t.chunkEmit(w, b, false)
-		b = b[:0]
-	}
-	return b
+// handOver hands a full chunk of window w's batch to the EmitChunks
+// function (t.chunk is MaxInt without one) and returns the emptied batch.
+func (t *Table) handOver(w int64, b []Closed) []Closed {
+	t.chunkEmit(w, b, false)
+	return b[:0]
 }
 
 // deliver hands over the batch (or its last chunk) of window w.

@@ -133,7 +133,7 @@ type Table struct {
 	carries map[uint32]carry // overflow of entries' 32-bit counters, by entry
 
 	batch        []Closed
-	chunk        int                                           // EmitChunks
+	chunk        int                                           // EmitChunks; MaxInt without
 	chunkEmit    func(window int64, chunk []Closed, done bool) // EmitChunks
 	status       []Closed
 	order        []sortItem
@@ -191,6 +191,7 @@ func New(cfg Config, emit func(window int64, batch []Closed)) (*Table, error) {
 		lateness:     cfg.lateness(),
 		maxFlows:     cfg.maxFlows(),
 		emit:         emit,
+		chunk:        math.MaxInt,
 		slots:        make([]uint32, minSlots),
 		slotMask:     minSlots - 1,
 		free:         noEntry,

@@ -178,6 +178,12 @@ func (n *NAT) Observe(orig, reply Tuple) {
 	if !hasPorts(orig.Protocol) || orig == reply.reverse() || orig.Protocol != reply.Protocol {
 		return
 	}
+	// A tuple equal to its own reverse (same address and port on both
+	// ends) cannot tell the two directions apart: mapping it would let the
+	// reply's entry overwrite the original's.
+	if orig == orig.reverse() || reply == reply.reverse() {
+		return
+	}
 	fwd := natEntry{pktSrc: orig.Src, pktDst: reply.Src}
 	back := natEntry{pktSrc: reply.Src, pktDst: orig.Src}
 	n.entries[orig] = fwd

@@ -189,7 +189,11 @@ func samplePrivate(stop <-chan struct{}, result chan<- [2]int64) {
 		case <-t.C:
 		}
 		var sum int64
-		for _, pid := range descendants(self) {
+		pids := descendants(self)
+		if len(pids) == 0 {
+			continue // not started yet, or already gone: no sample
+		}
+		for _, pid := range pids {
 			status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 			if err != nil {
 				continue

@@ -78,8 +78,9 @@ func writeMachine(b *strings.Builder, rec Record) {
 	p("| measured | wall time from start to the exit of the last process of the job; user and system CPU and peak RSS from the kernel (wait4 rusage of the tool's script and of every process it started, orphans included: a fresh launcher process runs each job as child subreaper) |\n")
 	p("| peak RSS | ru_maxrss of the largest single process of the job. It counts file pages mapped into the process: flowlog maps the capture, so its peak RSS grows with the capture's size although those pages are the page cache every tool reads the capture through. Floor about 5 MiB: a new program starts at the peak RSS of the launcher that started it |\n")
 	p("| private memory | the largest sum over the job's processes of RssAnon + RssShmem (/proc/PID/status), sampled every 20 ms: what the job allocated, without mapped files; shared memory mapped by two processes of a job counts twice (pmacctd's core and plugin both map their ring); – when a run was too short to be sampled |\n\n")
-	if load := firstLoad(rec.LoadBefore); load > float64(rec.Machine.Cores) {
-		p("**The machine was loaded**: the 1-minute load average was %.1f on %d cores when the run began (other jobs were running). ", load, rec.Machine.Cores)
+	if load := max(firstLoad(rec.LoadBefore), firstLoad(rec.LoadAfter)); load > float64(rec.Machine.Cores)/2 {
+		p("**The machine was shared**: the 1-minute load average was %s when the run began and %s when it ended, on %d cores (other jobs were running beside the benchmark). ",
+			strings.Fields(rec.LoadBefore + " ?")[0], strings.Fields(rec.LoadAfter + " ?")[0], rec.Machine.Cores)
 		p("Wall times then include waiting for a core and spread widely; CPU times (user + system) are far steadier and are the fairer comparison. ")
 		p("Ratios are given for both.\n\n")
 	}

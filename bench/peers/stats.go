@@ -52,7 +52,9 @@ func (tr ToolResult) stats(packets uint64) toolStats {
 		wall = append(wall, u.Wall.Seconds())
 		cpu = append(cpu, u.CPU().Seconds())
 		rss = append(rss, float64(u.MaxRSS))
-		if u.Samples > 0 {
+		// A sample taken while the job had no process yet (or no more)
+		// reads 0: such a run was not really sampled.
+		if u.Samples > 0 && u.PeakPrivate > 0 {
 			private = append(private, float64(u.PeakPrivate))
 		}
 	}

@@ -128,7 +128,8 @@ func TestLiveDrainUnderLoad(t *testing.T) {
 	deadline := time.Now().Add(1500 * time.Millisecond)
 	drains := 0
 	for time.Now().Before(deadline) {
-		tcpExchange(t, n, "tcp4", hostPort(addrB4, 7101+drains%50), 5000, 5000, drains%2 == 0)
+		// A port per exchange: listeners are closed only when the test ends.
+		tcpExchange(t, n, "tcp4", hostPort(addrB4, 7101+drains), 5000, 5000, drains%2 == 0)
 		got, lost := drainSums(t, s)
 		if len(lost) != 0 {
 			t.Errorf("lost %v", lost)

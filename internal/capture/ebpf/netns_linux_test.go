@@ -294,28 +294,44 @@ func dialIn(t testing.TB, ns, network, addr string, timeout time.Duration) (net.
 func listenIn(t testing.TB, ns, network, addr string) net.Listener {
 	t.Helper()
 	var l net.Listener
-	inNS(t, ns, func() {
-		var err error
+	err := retryInNS(t, ns, func() (err error) {
 		l, err = net.Listen(network, addr)
-		if err != nil {
-			t.Fatalf("listen %s in %s: %v", addr, ns, err)
-		}
+		return err
 	})
+	if err != nil {
+		t.Fatalf("listen %s in %s: %v", addr, ns, err)
+	}
 	t.Cleanup(func() { l.Close() })
 	return l
+}
+
+// retryInNS runs open in namespace ns until it succeeds, for up to a
+// second: an address the test just configured can briefly be unusable.
+// Failures are returned to the caller, because t.Fatal must not be called
+// from the goroutine inNS runs fn on.
+func retryInNS(t testing.TB, ns string, open func() error) (err error) {
+	t.Helper()
+	for range 20 {
+		inNS(t, ns, func() { err = open() })
+		if err == nil {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return err
 }
 
 // listenPacketIn opens a UDP socket in namespace ns.
 func listenPacketIn(t testing.TB, ns, network, addr string) net.PacketConn {
 	t.Helper()
 	var c net.PacketConn
-	inNS(t, ns, func() {
-		var err error
+	err := retryInNS(t, ns, func() (err error) {
 		c, err = net.ListenPacket(network, addr)
-		if err != nil {
-			t.Fatalf("listen %s in %s: %v", addr, ns, err)
-		}
+		return err
 	})
+	if err != nil {
+		t.Fatalf("listen %s in %s: %v", addr, ns, err)
+	}
 	t.Cleanup(func() { c.Close() })
 	return c
 }

@@ -1,0 +1,130 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/goccy/go-yaml"
+)
+
+// Config is the server's configuration file (server.yaml). It holds
+// secrets (access keys), so LoadConfig refuses a file other users can read.
+type Config struct {
+	// Listen is the address to serve on; the default binds to loopback
+	// only. Serving other hosts is a deliberate choice: set 0.0.0.0:8080.
+	Listen string `yaml:"listen"`
+	TLS    TLS    `yaml:"tls"`
+	// DataDir holds the store (flowlog.db) and anything else the server
+	// keeps.
+	DataDir   string `yaml:"data-dir"`
+	AccountID string `yaml:"account-id"`
+	Region    string `yaml:"region"`
+	// AccessKeys are the account's administrator keys.
+	AccessKeys []AccessKey `yaml:"access-keys"`
+	// MaxClockSkew bounds the difference between a request's signing time
+	// and the server's clock.
+	MaxClockSkew time.Duration `yaml:"max-clock-skew"`
+}
+
+// TLS is the server's certificate; both empty serves plain HTTP.
+type TLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Defaults of a Config.
+const (
+	DefaultListen       = "127.0.0.1:8080"
+	DefaultDataDir      = "/var/lib/flowlog/server"
+	DefaultAccountID    = "123456789012"
+	DefaultRegion       = "us-east-1"
+	DefaultMaxClockSkew = 5 * time.Minute
+)
+
+// Defaults returns c with unset keys set to their defaults.
+func (c Config) Defaults() Config {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.AccountID == "" {
+		c.AccountID = DefaultAccountID
+	}
+	if c.Region == "" {
+		c.Region = DefaultRegion
+	}
+	if c.MaxClockSkew == 0 {
+		c.MaxClockSkew = DefaultMaxClockSkew
+	}
+	return c
+}
+
+var (
+	accountIDPattern   = regexp.MustCompile(`^[0-9]{12}$`)
+	accessKeyIDPattern = regexp.MustCompile(`^[A-Z0-9]{16,128}$`)
+)
+
+// Validate reports the first bad key, by its YAML name.
+func (c Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen: %q is not host:port: %w", c.Listen, err)
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		return errors.New("tls: give both cert and key, or neither")
+	}
+	if !accountIDPattern.MatchString(c.AccountID) {
+		return fmt.Errorf("account-id: %q is not 12 digits", c.AccountID)
+	}
+	if c.MaxClockSkew < 0 {
+		return fmt.Errorf("max-clock-skew: %s is negative", c.MaxClockSkew)
+	}
+	seen := map[string]bool{}
+	for i, k := range c.AccessKeys {
+		if !accessKeyIDPattern.MatchString(k.AccessKeyID) {
+			return fmt.Errorf("access-keys[%d].access-key-id: %q is not 16 to 128 upper-case letters and digits", i, k.AccessKeyID)
+		}
+		if len(k.SecretAccessKey) < 16 {
+			return fmt.Errorf("access-keys[%d].secret-access-key: shorter than 16 characters", i)
+		}
+		if seen[k.AccessKeyID] {
+			return fmt.Errorf("access-keys[%d].access-key-id: %s is given twice", i, k.AccessKeyID)
+		}
+		seen[k.AccessKeyID] = true
+	}
+	return nil
+}
+
+// LoadConfig reads and validates the configuration file at path. A file
+// with access keys that other users may read is refused: its secrets
+// would be anyone's.
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("load server config: %w", err)
+	}
+	var c Config
+	if err := yaml.UnmarshalWithOptions(bytes.TrimSpace(data), &c, yaml.Strict()); err != nil {
+		return Config{}, fmt.Errorf("load server config %s: %s", path, yaml.FormatError(err, false, true))
+	}
+	if len(c.AccessKeys) > 0 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("load server config: %w", err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return Config{}, fmt.Errorf("load server config %s: the file holds secret access keys but its mode is %#o: other users can read it; run chmod 600 %s", path, fi.Mode().Perm(), path)
+		}
+	}
+	c = c.Defaults()
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("load server config %s: %w", path, err)
+	}
+	return c, nil
+}

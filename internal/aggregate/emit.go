@@ -98,7 +98,14 @@ func (t *Table) emitGaps(until int64) {
 	if !t.started || t.emitFrom >= until {
 		return
 	}
-	if len(t.ifaces) > 0 {
+	if len(t.ifaces) > 0 && t.runEmit != nil && len(t.removals) == 0 {
+		// The whole gap in one call: its records differ only in their
+		// times, and the known interfaces cannot change during it.
+		n := (until - t.emitFrom + t.interval - 1) / t.interval
+		t.stats.NoDataRecords += uint64(n) * uint64(len(t.ifaces))
+		t.stats.Windows += uint64(n)
+		t.runEmit(t.emitFrom, n, t.ifaces)
+	} else if len(t.ifaces) > 0 {
 		for w := t.emitFrom; w < until; w += t.interval {
 			b := slices.Grow(t.batch[:0], t.batchCap(len(t.ifaces)))
 			for _, iface := range t.ifaces {
@@ -234,6 +241,21 @@ func (t *Table) emitWindow(ws *window) {
 // the first packet.
 func (t *Table) EmitChunks(n int, emit func(window int64, chunk []Closed, done bool)) {
 	t.chunk, t.chunkEmit = max(n, 1), emit
+}
+
+// EmitNoDataRuns makes the table hand each run of consecutive windows
+// without any packet to emit in one call, instead of one batch of NODATA
+// records per window: the windows are from, from+interval, … (windows of
+// them), and each has one NODATA record per interface in ifaces, in that
+// order (the slice is the table's: read it during the call only). The
+// run comes exactly where its batches would have; Stats counts the same.
+// A capture whose timestamps jump by years has millions of such windows,
+// and handing them over one by one cost far more than writing them.
+// Runs are not used while interfaces are being removed (RemoveInterface
+// takes effect at window boundaries inside a run). Call it before the
+// first packet.
+func (t *Table) EmitNoDataRuns(emit func(from, windows int64, ifaces []uint32)) {
+	t.runEmit = emit
 }
 
 // batchCap is the capacity a batch of n records needs.

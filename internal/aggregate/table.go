@@ -135,6 +135,7 @@ type Table struct {
 	batch        []Closed
 	chunk        int                                           // EmitChunks; MaxInt without
 	chunkEmit    func(window int64, chunk []Closed, done bool) // EmitChunks
+	runEmit      func(from, windows int64, ifaces []uint32)    // EmitNoDataRuns
 	status       []Closed
 	order        []sortItem
 	sortTmp      []sortItem

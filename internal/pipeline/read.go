@@ -131,6 +131,7 @@ func Read(ctx context.Context, r io.Reader, name string, cfg ReadConfig, sink Si
 	// in one batch took 48 MB of fresh memory, and faulting it in cost
 	// more than converting the records.
 	table.EmitChunks(recordChunk, rc.emitChunk)
+	table.EmitNoDataRuns(rc.emitNoDataRun)
 	frags := decode.NewFragments(4096)
 	var (
 		pkt     pcapfile.Packet
@@ -313,6 +314,7 @@ type recordBuilder struct {
 	seed   []byte
 	ifaces []flowIface
 	recs   []flow.Record
+	nodata []flow.Record // a NODATA run's records, one per interface
 	err    error
 }
 
@@ -365,6 +367,78 @@ func (rb *recordBuilder) emitChunk(window int64, batch []aggregate.Closed, done 
 	if err := rb.sink.Advance(window + rb.cfg.Aggregate.Interval); err != nil {
 		rb.err = err
 	}
+}
+
+// noDataRun is a run of consecutive windows without packets: windows
+// from, from+interval, … (windows of them), each with one NODATA record
+// per entry of recs, in that order. recs are complete but for Start and
+// End, which the writer sets per window.
+type noDataRun struct {
+	from, windows, interval int64
+	recs                    []flow.Record
+}
+
+// noDataRunWriter is a Sink that writes a run of NODATA records faster
+// than as records one by one (StreamSink renders them from a template).
+// The records are the same as those Write would get.
+type noDataRunWriter interface {
+	writeNoDataRun(run *noDataRun) error
+}
+
+// emitNoDataRun hands a run of windows without packets to the sink: in
+// one call when the sink can take it, else window by window as records.
+func (rb *recordBuilder) emitNoDataRun(from, windows int64, ifaces []uint32) {
+	if rb.err != nil || windows <= 0 {
+		return
+	}
+	if !rb.flush() {
+		return
+	}
+	interval := rb.cfg.Aggregate.Interval
+	version := uint8(rb.cfg.Format.Version())
+	rb.nodata = rb.nodata[:0]
+	for _, iface := range ifaces {
+		c := aggregate.Closed{Key: flow.Key{Interface: iface}, Status: flow.LogStatusNoData}
+		rb.nodata = append(rb.nodata, flow.Record{})
+		buildRecord(&rb.nodata[len(rb.nodata)-1], &c, &rb.ifaces[iface].res, version)
+	}
+	n := uint64(windows) * uint64(len(ifaces))
+	if w, ok := rb.sink.(noDataRunWriter); ok {
+		run := noDataRun{from: from, windows: windows, interval: interval, recs: rb.nodata}
+		if err := w.writeNoDataRun(&run); err != nil {
+			rb.err = err
+			return
+		}
+		rb.stats.Records += n
+		rb.stats.NoData += n
+		if err := rb.sink.Advance(from + windows*interval); err != nil {
+			rb.err = err
+		}
+		return
+	}
+	// Window by window, as the table's batches were: a sink such as the
+	// object writer keeps an object open per period until Advance.
+	if rb.recs == nil {
+		rb.recs = make([]flow.Record, 0, recordChunk)
+	}
+	for w, end := from, from+windows*interval; w < end; w += interval {
+		for i := range rb.nodata {
+			if len(rb.recs) == recordChunk && !rb.flush() {
+				return
+			}
+			rb.recs = append(rb.recs, rb.nodata[i])
+			r := &rb.recs[len(rb.recs)-1]
+			r.Start, r.End = w, w+interval
+		}
+		if !rb.flush() {
+			return
+		}
+		if err := rb.sink.Advance(w + interval); err != nil {
+			rb.err = err
+			return
+		}
+	}
+	rb.stats.NoData += n
 }
 
 // recordChunk bounds how many records are built before they go to the

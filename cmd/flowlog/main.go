@@ -80,7 +80,7 @@ and reads them back.`,
 	root.SetOut(io.out)
 	root.SetErr(io.err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newReadCmd(io), newFormatCmd(io), newVersionCmd(io), newExitCodesTopic(), newAnalyzeCmd(io), newAgentCmd(io))
+	root.AddCommand(newReadCmd(io), newFormatCmd(io), newVersionCmd(io), newExitCodesTopic(), newAnalyzeCmd(io), newAgentCmd(io), newServeCmd(io))
 	return root
 }
 

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flowlog/flowlog/internal/api"
+)
+
+// serveEnv is what every part of the server is built from.
+type serveEnv struct {
+	cfg api.Config
+	db  *sql.DB
+	log *slog.Logger
+}
+
+// serveParts are the server's parts: the APIs, and what runs beside them.
+type serveParts struct {
+	services    []api.Service
+	credentials api.CredentialChain
+	authorizer  api.Authorizer
+	audit       api.Auditor
+	console     http.Handler
+	// background runs until ctx ends (retention sweeps, …).
+	background []func(ctx context.Context)
+	closers    []func() error
+}
+
+func newServeCmd(s streams) *cobra.Command {
+	var configPath, listen, dataDir string
+	cmd := &cobra.Command{
+		Use:   "serve --config server.yaml",
+		Short: "Serve the control plane: EC2 flow-log API, CloudWatch Logs API, agent protocol",
+		Long: `serve runs flowlog's control plane: the EC2 Query API (create-flow-logs,
+describe-flow-logs, delete-flow-logs, describe-vpcs|subnets|network-interfaces),
+the CloudWatch Logs API, and the protocol agents use to register their inventory
+and follow flow log definitions. Every request must be signed (SigV4) with an
+access key of the configuration, so the stock AWS CLI works with --endpoint-url:
+
+  aws --endpoint-url http://127.0.0.1:8080 ec2 describe-flow-logs
+
+The configuration holds secret keys and is refused when other users can read it.
+The server listens on 127.0.0.1:8080 unless configured otherwise. SIGTERM or
+SIGINT stops it after calls in flight end.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configPath == "" {
+				return usageError{errors.New("--config is required")}
+			}
+			cfg, err := api.LoadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			if listen != "" {
+				cfg.Listen = listen
+			}
+			if dataDir != "" {
+				cfg.DataDir = dataDir
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return runServe(ctx, cfg, slog.New(slog.NewTextHandler(s.err, nil)), s)
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", "", "server configuration file (YAML)")
+	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on, overriding the configuration (host:port; port 0 picks one)")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "directory of the store, overriding the configuration")
+	return cmd
+}
+
+func runServe(ctx context.Context, cfg api.Config, log *slog.Logger, s streams) (err error) {
+	db, err := api.OpenDB(ctx, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, db.Close()) }()
+	env := serveEnv{cfg: cfg, db: db, log: log}
+	parts, err := buildServeParts(ctx, env)
+	for _, c := range parts.closers {
+		defer func() { err = errors.Join(err, c()) }()
+	}
+	if err != nil {
+		return err
+	}
+	srv, err := api.New(api.Options{
+		Credentials:  parts.credentials,
+		Authorizer:   parts.authorizer,
+		Services:     parts.services,
+		Console:      parts.console,
+		Audit:        parts.audit,
+		MaxClockSkew: cfg.MaxClockSkew,
+		Logger:       log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	scheme := "http"
+	if cfg.TLS.Cert != "" {
+		scheme = "https"
+	}
+	bgCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, run := range parts.background {
+		go run(bgCtx)
+	}
+	log.Info("serving", "url", scheme+"://"+ln.Addr().String(), "data-dir", cfg.DataDir)
+	return api.ListenAndServe(ctx, ln, srv, 10*time.Second, cfg.TLS.Cert, cfg.TLS.Key)
+}
+
+// buildServeParts builds every part of the server from env.
+func buildServeParts(ctx context.Context, env serveEnv) (serveParts, error) {
+	parts := serveParts{
+		credentials: api.CredentialChain{api.StaticKeys{AccountID: env.cfg.AccountID, Keys: env.cfg.AccessKeys}},
+	}
+	if len(env.cfg.AccessKeys) == 0 {
+		env.log.Warn("no access-keys in the configuration: only keys the IAM API issues are accepted")
+	}
+	// Order matters: a part may use what an earlier one built.
+	for _, add := range []func(context.Context, serveEnv, *serveParts) error{
+		addFlowLogParts, // ec2 + agent protocol
+		addLogsParts,    // CloudWatch Logs
+		addIAMParts,     // IAM: credentials, authorizer, audit
+		addConsoleParts, // web console
+	} {
+		if err := add(ctx, env, &parts); err != nil {
+			return parts, err
+		}
+	}
+	return parts, nil
+}

@@ -30,3 +30,17 @@ func populate(m []byte, from, to int) {
 		_ = unix.Madvise(m[from:to], unix.MADV_POPULATE_READ)
 	}
 }
+
+// release drops the pages of m[from:to] (whole pages inside it) from the
+// page table: the file's pages stay in the page cache, but no longer
+// count in the process's resident set (a 1.2 GB capture read through
+// the mapping otherwise ends with 1.2 GB resident). They are the file's
+// pages, so reading them again would fault them back in, unchanged.
+func release(m []byte, from, to int) {
+	page := os.Getpagesize()
+	from = (from + page - 1) &^ (page - 1)
+	to = min(to, len(m)) &^ (page - 1)
+	if from < to {
+		_ = unix.Madvise(m[from:to], unix.MADV_DONTNEED)
+	}
+}

@@ -75,6 +75,13 @@ func (r *Reader) readAhead() {
 	from := r.mapOff + r.ahead + populateChunk
 	populate(r.mapped, from, from+populateChunk)
 	r.ahead += populateChunk
+	// Let go of what the reader has left behind, so the resident mapping
+	// stays about two chunks whatever the file's size. Dropping 8 MiB of
+	// page table entries costs about what populating them did.
+	if behind := r.mapOff + r.start; behind > r.released {
+		release(r.mapped, r.released, behind)
+		r.released = behind &^ (os.Getpagesize() - 1)
+	}
 }
 
 // mappedStart is f's current offset within a mapping of n bytes, so that

@@ -83,10 +83,13 @@ type Reader struct {
 	sectionBase   int     // pcapng: index in ifaces of the current section's interface 0
 	lastTimestamp int64   // pcapng: for Simple Packet Blocks, which carry none
 
-	mapped []byte   // the file mapping buf points into (NewFileReader), released by Close
-	mapOff int      // offset of buf in mapped
-	ahead  int      // once start reaches it, populate more of the mapping (readAhead)
-	file   *os.File // the file Open opened, closed by Close
+	mapped []byte // the file mapping buf points into (NewFileReader), released by Close
+	mapOff int    // offset of buf in mapped
+	ahead  int    // once start reaches it, populate more of the mapping (readAhead)
+	// released is where the part of the mapping still in the page table
+	// starts: readAhead releases what the reader left behind.
+	released int
+	file     *os.File // the file Open opened, closed by Close
 }
 
 // errShort is returned by fill when the source ended before the requested

@@ -147,3 +147,10 @@ func (c CredentialChain) Lookup(ctx context.Context, id, token string) (string, 
 	}
 	return "", Principal{}, errUnknownKey
 }
+
+// NewCall is a call made on behalf of p by another front end than the
+// API (the web console): service and action name what is being done, and
+// authz decides the call's authorizations as it would an API call's.
+func NewCall(authz Authorizer, p Principal, service, action, requestID string, sourceIP netip.Addr, secure bool, now time.Time) *Call {
+	return &Call{Principal: p, Service: service, Action: action, RequestID: requestID, SourceIP: sourceIP, Secure: secure, Time: now, authz: authz}
+}

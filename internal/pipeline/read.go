@@ -132,7 +132,9 @@ func Read(ctx context.Context, r io.Reader, name string, cfg ReadConfig, sink Si
 	// more than converting the records.
 	table.EmitChunks(recordChunk, rc.emitChunk)
 	table.EmitNoDataRuns(rc.emitNoDataRun)
-	frags := decode.NewFragments(4096)
+	// Most captures have no fragments: the reassembly table (about
+	// 0.4 MB) is made at the first one.
+	var frags *decode.Fragments
 	var (
 		pkt     pcapfile.Packet
 		dp      decode.Packet
@@ -177,6 +179,9 @@ func Read(ctx context.Context, r io.Reader, name string, cfg ReadConfig, sink Si
 			continue
 		}
 		if dp.Fragment != decode.FragmentNone {
+			if frags == nil {
+				frags = decode.NewFragments(4096)
+			}
 			frags.Resolve(&dp)
 		}
 		fi := &rc.ifaces[pkt.Interface]
@@ -445,7 +450,7 @@ func (rb *recordBuilder) emitNoDataRun(from, windows int64, ifaces []uint32) {
 // sink. A window can close hundreds of thousands of flows; building all
 // their records at once (a flow.Record is ~0.5 KB) cost more in allocation
 // and GC than the rest of the read path.
-const recordChunk = 1024
+const recordChunk = 256
 
 // flush hands the built records to the sink; false after an error.
 func (rb *recordBuilder) flush() bool {

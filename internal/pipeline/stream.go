@@ -35,7 +35,7 @@ type StreamSink struct {
 // one JSON object per line; otherwise text lines, preceded by the header
 // line when header is set.
 func NewStreamSink(w io.Writer, format *flow.Format, asJSON, header bool) *StreamSink {
-	return &StreamSink{w: bufio.NewWriterSize(w, 256<<10), out: w, format: format, json: asJSON, header: header}
+	return &StreamSink{w: bufio.NewWriterSize(w, 64<<10), out: w, format: format, json: asJSON, header: header}
 }
 
 func (s *StreamSink) start() error {

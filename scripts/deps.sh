@@ -14,6 +14,8 @@ apt_needs=(
   "llvm-19:llvm-strip-19"
   "libbpf-dev:/usr/include/bpf/bpf_helpers.h"
   "linux-libc-dev:/usr/include/linux/bpf.h"
+  "awscli:/usr/bin/aws"
+  "chromium:/usr/bin/chromium"
 )
 missing=()
 for need in "${apt_needs[@]}"; do

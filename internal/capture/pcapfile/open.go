@@ -61,9 +61,11 @@ func NewFileReader(f *os.File) (*Reader, error) {
 }
 
 // populateChunk is how much of a mapped file is made present at a time,
-// one chunk ahead of the reader: enough to make the system calls rare,
-// little enough not to load a huge file before reading it.
-const populateChunk = 8 << 20
+// one chunk ahead of the reader, and released once read: enough to make
+// the system calls rare (1, 2 and 8 MiB read 10 M packets in the same
+// CPU time, within 1%), little enough to keep the resident part of the
+// mapping at a few MiB (it counts in the process's peak RSS).
+const populateChunk = 1 << 20
 
 // readAhead populates the chunk after the next one once the reader has
 // reached the next one.
@@ -76,7 +78,7 @@ func (r *Reader) readAhead() {
 	populate(r.mapped, from, from+populateChunk)
 	r.ahead += populateChunk
 	// Let go of what the reader has left behind, so the resident mapping
-	// stays about two chunks whatever the file's size. Dropping 8 MiB of
+	// stays about two chunks whatever the file's size. Dropping a chunk's
 	// page table entries costs about what populating them did.
 	if behind := r.mapOff + r.start; behind > r.released {
 		release(r.mapped, r.released, behind)

@@ -118,8 +118,8 @@ func TestPresignedURLVerifies(t *testing.T) {
 
 func TestMalformedAuthorizationIsNamed(t *testing.T) {
 	for auth, want := range map[string]string{
-		"AWS4-HMAC-SHA256 Credential=K/20261126/us-east-1/ec2, SignedHeaders=host, Signature=ab": "Credential must be",
-		"AWS4-HMAC-SHA256 Credential=K/20261126/us-east-1/ec2/aws4_request, Signature=ab":       "SignedHeaders",
+		"AWS4-HMAC-SHA256 Credential=K/20261126/us-east-1/ec2, SignedHeaders=host, Signature=ab":                    "Credential must be",
+		"AWS4-HMAC-SHA256 Credential=K/20261126/us-east-1/ec2/aws4_request, Signature=ab":                           "SignedHeaders",
 		"AWS4-HMAC-SHA256 Credential=K/20261126/us-east-1/ec2/aws4_request, SignedHeaders=x-amz-date, Signature=ab": "include host",
 		"AWS AKID:sig": "only AWS4-HMAC-SHA256",
 	} {

@@ -3,9 +3,7 @@ package cloudwatch
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
-	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/flowlog/flowlog/flow"
 	"github.com/flowlog/flowlog/internal/sink/cloudwatch/logstest"
+	"github.com/flowlog/flowlog/internal/sink/sinktest"
 	"github.com/flowlog/flowlog/internal/spool"
 )
 
@@ -26,32 +25,7 @@ const group = "/flowlog/vpc-0123456789abcdef0"
 // more than 14 days old.
 var recent = time.Now().Add(-time.Hour).Truncate(time.Minute).Unix()
 
-func window(start int64, n, ifaces int) []flow.Record {
-	rng := rand.New(rand.NewPCG(uint64(start), 9))
-	recs := make([]flow.Record, n)
-	for i := range recs {
-		s := start + rng.Int64N(60)
-		recs[i] = flow.Record{
-			Present:     flow.FieldSet(1)<<14 - 1,
-			Version:     2,
-			AccountID:   "123456789012",
-			InterfaceID: fmt.Sprintf("eni-%017x", rng.IntN(ifaces)),
-			SrcAddr:     netip.AddrFrom4([4]byte{10, 0, byte(rng.IntN(256)), byte(rng.IntN(256))}),
-			DstAddr:     netip.AddrFrom4([4]byte{172, 31, byte(rng.IntN(256)), byte(rng.IntN(256))}),
-			SrcPort:     uint16(rng.IntN(65536)),
-			DstPort:     443,
-			Protocol:    6,
-			Packets:     1 + rng.Uint64N(100),
-			Bytes:       40 + rng.Uint64N(150000),
-			Start:       s,
-			End:         s + rng.Int64N(start+60-s),
-			Action:      flow.ActionAccept,
-			LogStatus:   flow.LogStatusOK,
-		}
-	}
-	slices.SortStableFunc(recs, func(a, b flow.Record) int { return int(a.Start - b.Start) })
-	return recs
-}
+func window(start int64, n, ifaces int) []flow.Record { return sinktest.Window(9, start, n, ifaces) }
 
 // fastRetryer retries like DefaultRetryer, with short waits.
 func fastRetryer(attempts int) aws.Retryer {

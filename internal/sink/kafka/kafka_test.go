@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net/netip"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -17,39 +15,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/flowlog/flowlog/flow"
+	"github.com/flowlog/flowlog/internal/sink/sinktest"
 	"github.com/flowlog/flowlog/internal/spool"
 )
 
 const t0 = 1529511600 // 2018-06-20T16:20:00Z
 
-// window returns one window's batch: n records over ifaces interfaces,
-// sorted by start.
-func window(start int64, n, ifaces int) []flow.Record {
-	rng := rand.New(rand.NewPCG(uint64(start), 7))
-	recs := make([]flow.Record, n)
-	for i := range recs {
-		s := start + rng.Int64N(60)
-		recs[i] = flow.Record{
-			Present:     flow.FieldSet(1)<<14 - 1,
-			Version:     2,
-			AccountID:   "123456789012",
-			InterfaceID: fmt.Sprintf("eni-%017x", rng.IntN(ifaces)),
-			SrcAddr:     netip.AddrFrom4([4]byte{10, 0, byte(rng.IntN(256)), byte(rng.IntN(256))}),
-			DstAddr:     netip.AddrFrom4([4]byte{172, 31, byte(rng.IntN(256)), byte(rng.IntN(256))}),
-			SrcPort:     uint16(rng.IntN(65536)),
-			DstPort:     443,
-			Protocol:    6,
-			Packets:     1 + rng.Uint64N(100),
-			Bytes:       40 + rng.Uint64N(150000),
-			Start:       s,
-			End:         s + rng.Int64N(start+60-s),
-			Action:      flow.ActionAccept,
-			LogStatus:   flow.LogStatusOK,
-		}
-	}
-	slices.SortStableFunc(recs, func(a, b flow.Record) int { return int(a.Start - b.Start) })
-	return recs
-}
+func window(start int64, n, ifaces int) []flow.Record { return sinktest.Window(7, start, n, ifaces) }
 
 func lines(recs []flow.Record) []string {
 	out := make([]string, len(recs))

@@ -8,13 +8,17 @@
 #   PACKETS=1000000 FLOWS=10000 bench/run-read.sh
 #   PIN_CPU=1 bench/run-read.sh        # pin to another core than 0
 #
-# Raw outputs stay in bench/out/ (ignored by git).
+# Raw outputs stay in bench/out/ (ignored by git). The report goes to
+# bench/out/read-path.md (REPORT=file to change) and into the read-path
+# section of bench/RESULTS.md, whose peers section is re-rendered from
+# bench/peers/results/last.json, not lost (RENDER=0: leave RESULTS.md alone).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 root=$(pwd)
 out=bench/out
 mkdir -p "$out"
+report=${REPORT:-$out/read-path.md}
 bin="$root/$out/bench.test"
 
 count=${COUNT:-5}
@@ -74,5 +78,18 @@ go run ./bench/benchreport -bench "$out/read-bench.txt" -tests "$out/read-tests.
 	-profile "CPU profile: pipeline.Read, generated capture (cumulative)=$out/read.cpu.cum" \
 	-profile "CPU profile: pipeline.Read, largest corpus capture (cumulative)=$out/corpus.cpu.cum" \
 	-profile "Allocations: pipeline.Read, generated capture (bytes over 5 reads, sampled every 4 KiB)=$out/read.alloc.top" \
-	"${notes[@]}" -o bench/RESULTS.md
-echo "== wrote bench/RESULTS.md"
+	"${notes[@]}" -o "$report"
+echo "== wrote $report"
+
+# bench/RESULTS.md holds the peers report above this one: splice the
+# read-path report into it (from the recorded peers run) rather than
+# overwrite it. bench/run does this itself (RENDER=0).
+if [[ ${RENDER:-1} == 1 ]]; then
+	if [[ -f bench/peers/results/last.json ]]; then
+		go run ./bench/peers -render bench/peers/results/last.json -read-path "$report"
+		echo "== bench/RESULTS.md: read-path section replaced, peers section re-rendered from bench/peers/results/last.json"
+	else
+		cp "$report" bench/RESULTS.md
+		echo "== wrote bench/RESULTS.md (no recorded peers run to combine with)"
+	fi
+fi

@@ -15,6 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowlog/flowlog/internal/api"
+	"github.com/flowlog/flowlog/internal/api/logs"
+	"github.com/flowlog/flowlog/internal/api/ec2"
 )
 
 // serveEnv is what every part of the server is built from.
@@ -34,6 +36,10 @@ type serveParts struct {
 	// background runs until ctx ends (retention sweeps, …).
 	background []func(ctx context.Context)
 	closers    []func() error
+	// logs is the CloudWatch Logs service, for the console.
+	logs *logs.Service
+	// flowLogs is the EC2 flow-log service (flow logs and inventory), for the console.
+	flowLogs *ec2.Service
 }
 
 func newServeCmd(s streams) *cobra.Command {

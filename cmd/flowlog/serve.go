@@ -15,8 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowlog/flowlog/internal/api"
-	"github.com/flowlog/flowlog/internal/api/logs"
 	"github.com/flowlog/flowlog/internal/api/ec2"
+	"github.com/flowlog/flowlog/internal/api/logs"
 )
 
 // serveEnv is what every part of the server is built from.

@@ -400,7 +400,8 @@ func run(t testing.TB, cfg Config, events []event) (got, want *output, tab *Tabl
 
 // checkBatched feeds events to another table through AddBatch, in batches
 // of 1 to 37 packets (cut at every AddInterface), that emits in chunks of
-// 3 records (EmitChunks), and requires the output and counters of Add.
+// 3 records (EmitChunks) and empty windows as NODATA runs (EmitNoDataRuns),
+// and requires the output and counters of Add.
 func checkBatched(t testing.TB, cfg Config, events []event, want *output, wantTab *Table) {
 	t.Helper()
 	got := &output{}
@@ -424,6 +425,25 @@ func checkBatched(t testing.TB, cfg Config, events []event, want *output, wantTa
 		if done {
 			emitWindow(w, pending)
 			pending = pending[:0]
+		}
+	})
+	// NODATA runs, expanded here into the batches Add's table emits one
+	// window at a time.
+	tab.EmitNoDataRuns(func(from, windows int64, ifaces []uint32) {
+		if open {
+			t.Fatalf("NODATA run from %d while window %d is not done", from, pendingWindow)
+		}
+		if windows < 1 || len(ifaces) == 0 {
+			t.Fatalf("NODATA run of %d windows, %d interfaces", windows, len(ifaces))
+		}
+		for k := range windows {
+			w := from + k*tab.interval
+			b := make([]Closed, len(ifaces))
+			for i, iface := range ifaces {
+				b[i] = Closed{Key: flow.Key{Interface: iface}, Counts: flow.Counts{Start: w, End: w + tab.interval},
+					Status: flow.LogStatusNoData, Window: w}
+			}
+			emitWindow(w, b)
 		}
 	})
 	var batch []Packet

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 
 	"github.com/flowlog/flowlog/flow"
@@ -19,13 +22,56 @@ import (
 
 // agentOpeners are the destination kinds the agent writes to, one opener
 // per kind: local directories (the agent's own), S3, Kafka and CloudWatch
-// Logs.
-func agentOpeners() map[sink.DestinationKind]agent.Opener {
+// Logs. An agent that follows a server (srv not nil) writes its
+// cloud-watch-logs flow logs to the server's own CloudWatch Logs API with
+// the agent's keys.
+func agentOpeners(srv *agent.Server) map[sink.DestinationKind]agent.Opener {
 	m := agent.DefaultOpeners()
 	m[sink.DestinationS3] = openAgentS3
 	m[sink.DestinationKafka] = openAgentKafka
 	m[sink.DestinationCloudWatch] = openAgentCloudWatch
+	if srv != nil {
+		m[sink.DestinationCloudWatch] = serverCloudWatchOpener(srv)
+	}
 	return m
+}
+
+// versionString is the version the agent reports to the server.
+func versionString() string {
+	if info, ok := debug.ReadBuildInfo(); ok && version == "dev" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version
+	}
+	return version
+}
+
+// serverCloudWatchOpener opens log groups at the server's CloudWatch Logs
+// API (endpoint: the server's URL), signed with the agent's keys in the
+// server's region.
+func serverCloudWatchOpener(srv *agent.Server) agent.Opener {
+	return func(_ context.Context, fl agent.FlowLog, _ string, format *flow.Format, _ *inventory.Inventory) (agent.Destination, error) {
+		_, location, err := sink.ParseDestination(fl.Destination)
+		if err != nil {
+			return agent.Destination{}, err
+		}
+		target, err := cloudwatch.ParseLocation(location)
+		if err != nil {
+			return agent.Destination{}, err
+		}
+		region := srv.Region
+		if target.Region != "" {
+			region = target.Region
+		}
+		client := cloudwatchlogs.New(cloudwatchlogs.Options{
+			Region:       region,
+			BaseEndpoint: aws.String(srv.URL),
+			Credentials:  credentials.NewStaticCredentialsProvider(srv.AccessKeyID, srv.Secret(), ""),
+		})
+		s, err := cloudwatch.New(cloudwatch.Config{Group: target.Group, Format: format, Client: client})
+		if err != nil {
+			return agent.Destination{}, err
+		}
+		return agent.Destination{Sink: s}, nil
+	}
 }
 
 // openAgentS3 opens s3://bucket/prefix (or arn:aws:s3:::bucket/prefix)

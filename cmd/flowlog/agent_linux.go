@@ -49,6 +49,11 @@ every key and its default) or with flags alone (--dest and the flow log flags).
 Flags given together with --config override the file's settings, and --dest
 adds one more flow log.
 
+With a server: section the agent follows a 'flowlog serve' control plane: it
+registers the interfaces it discovers there, runs the flow logs created with
+'aws ec2 create-flow-logs' for them, and reports their delivery status; while
+the server is unreachable it keeps running the flow logs it last received.
+
 Signals: SIGTERM and SIGINT flush every open record (the current window's too)
 and exit; SIGHUP reloads the configuration file (flow logs added or removed
 without losing the others' records).
@@ -151,6 +156,9 @@ func (o *agentOptions) agentConfig(cmd *cobra.Command) (agent.Config, error) {
 		}
 		return cfg, fmt.Errorf("config %s: %w", o.config, agent.WithLines(data, err))
 	}
+	if err := cfg.ReadSecrets(o.config); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
 }
 
@@ -168,7 +176,7 @@ func runAgent(cmd *cobra.Command, io streams, o *agentOptions) error {
 		return err
 	}
 	log := newLogger(io, cfg)
-	deps := agent.Deps{Logger: log, Openers: agentOpeners()}
+	deps := agent.Deps{Logger: log, Openers: agentOpeners(cfg.Server), Version: versionString()}
 	if o.check {
 		return checkAgent(io, cfg, deps)
 	}

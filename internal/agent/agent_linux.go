@@ -38,6 +38,11 @@ type Deps struct {
 	NetnsDir string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Version is the agent's version, reported to the server.
+	Version string
+	// ServerHTTP makes the calls to the server (Config.Server); nil means
+	// a plain HTTP client.
+	ServerHTTP *http.Client
 }
 
 // Agent is a running flowlog agent; see the package documentation.
@@ -81,6 +86,11 @@ type Agent struct {
 	metrics *metrics
 	server  *http.Server
 	addr    net.Addr
+
+	// follow follows the control plane (Config.Server); nil without.
+	follow *follower
+	// invChanged is signalled when the links change (registration).
+	invChanged chan struct{}
 }
 
 // linkKey identifies a link while it exists.
@@ -105,6 +115,8 @@ type flowLog struct {
 	id    string
 	live  *pipeline.LiveLog
 	spool *spool.Spool
+	// status watches the destination's calls (delivery status).
+	status *delivery
 
 	kind         resourceKind
 	netns, value string
@@ -143,6 +155,8 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		cmds:    make(chan func()),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
+
+		invChanged: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -177,8 +191,21 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	}
 	a.metrics = newMetrics()
 	now := a.deps.Now()
+	if a.cfg.Server != nil {
+		// The flow logs are the server's: the last set it sent, until
+		// it answers.
+		if a.follow, err = newFollower(a); err != nil {
+			return err
+		}
+	}
 	for _, def := range a.cfg.FlowLogs {
 		fl, err := a.openFlowLog(def, now)
+		if err != nil && a.follow != nil {
+			// One flow log that cannot be opened does not stop the
+			// others; the server learns why.
+			a.follow.openFailed(def.ID, err)
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -196,6 +223,9 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	a.drainUpdates()
 	a.lastTick.Store(now.UnixNano())
 	go a.loop(ctx)
+	if a.follow != nil {
+		a.follow.start(a.ctx)
+	}
 	return nil
 }
 
@@ -224,28 +254,50 @@ func (a *Agent) flowLogID(def FlowLog) string {
 		strconv.FormatInt(def.Interval, 10), def.Destination)
 }
 
+// FlowLogError is the failure to open one flow log.
+type FlowLogError struct {
+	ID  string
+	Err error
+}
+
+func (e *FlowLogError) Error() string { return "flow log " + e.ID + ": " + e.Err.Error() }
+func (e *FlowLogError) Unwrap() error { return e.Err }
+
 // openFlowLog opens the destination (behind its spool) and the live
-// pipeline of one flow log.
-func (a *Agent) openFlowLog(def FlowLog, now time.Time) (_ *flowLog, err error) {
+// pipeline of one flow log. Errors are *FlowLogError.
+func (a *Agent) openFlowLog(def FlowLog, now time.Time) (*flowLog, error) {
 	id := a.flowLogID(def)
+	fl, err := a.openFlowLogID(def, id, now)
+	if err != nil {
+		var fe *FlowLogError
+		if errors.As(err, &fe) {
+			return nil, err
+		}
+		return nil, &FlowLogError{ID: id, Err: err}
+	}
+	return fl, nil
+}
+
+func (a *Agent) openFlowLogID(def FlowLog, id string, now time.Time) (_ *flowLog, err error) {
 	format, err := parseFormat(def.Format)
 	if err != nil {
 		return nil, err
 	}
 	kind, _, err := sink.ParseDestination(def.Destination)
 	if err != nil {
-		return nil, fmt.Errorf("flow log %s: %w", id, err)
+		return nil, &FlowLogError{ID: id, Err: err}
 	}
 	open := a.deps.Openers[kind]
 	if open == nil {
-		return nil, fmt.Errorf("flow log %s: destination %s: the agent cannot write to %s destinations (yet)", id, def.Destination, kind)
+		return nil, &FlowLogError{ID: id, Err: fmt.Errorf("destination %s: the agent cannot write to %s destinations (yet)", def.Destination, kind)}
 	}
 	dest, err := open(a.ctx, def, id, format, a.inv)
 	if err != nil {
-		return nil, fmt.Errorf("flow log %s: %w", id, err)
+		return nil, &FlowLogError{ID: id, Err: err}
 	}
-	fl := &flowLog{def: def, id: id}
+	fl := &flowLog{def: def, id: id, status: newDelivery(dest.Sink, a.deps.Now)}
 	fl.kind, fl.netns, fl.value = parseResource(def.Resource)
+	dest.Sink = fl.status
 	var out pipeline.Sink = dest.Sink
 	if a.cfg.Spool.Dir != "none" {
 		sc := spool.DefaultConfig(filepath.Join(a.cfg.Spool.Dir, id))
@@ -261,11 +313,11 @@ func (a *Agent) openFlowLog(def FlowLog, now time.Time) (_ *flowLog, err error) 
 		sp, err := spool.New(sc, dest.Sink)
 		if err != nil {
 			dest.Sink.Close()
-			return nil, fmt.Errorf("flow log %s: %w", id, err)
+			return nil, &FlowLogError{ID: id, Err: err}
 		}
 		if err := sp.Start(a.ctx); err != nil {
 			dest.Sink.Close()
-			return nil, fmt.Errorf("flow log %s: %w", id, err)
+			return nil, &FlowLogError{ID: id, Err: err}
 		}
 		fl.spool = sp
 		out = &spooled{sp: sp, timeout: a.cfg.ShutdownTimeout}
@@ -287,7 +339,7 @@ func (a *Agent) openFlowLog(def FlowLog, now time.Time) (_ *flowLog, err error) 
 	}
 	if err != nil {
 		out.Close()
-		return nil, fmt.Errorf("flow log %s: %w", id, err)
+		return nil, &FlowLogError{ID: id, Err: err}
 	}
 	fl.live = live
 	return fl, nil
@@ -400,6 +452,9 @@ func (a *Agent) do(f func()) bool {
 func (a *Agent) Stop() error {
 	a.stopOnce.Do(func() { close(a.stop) })
 	<-a.done
+	if a.follow != nil {
+		a.follow.wait()
+	}
 	return a.stopErr
 }
 

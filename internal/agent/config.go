@@ -81,6 +81,11 @@ type Config struct {
 	EBPF     ebpf.Config     `yaml:"ebpf"`
 
 	FlowLogs []FlowLog `yaml:"flow-logs"`
+
+	// Server makes the agent follow a `flowlog serve` control plane: it
+	// registers the interfaces it discovers there and runs the flow logs
+	// the server defines for them (then flow-logs must be empty).
+	Server *Server `yaml:"server,omitempty"`
 }
 
 // Netns is a list of namespaces that also accepts a single string.
@@ -234,6 +239,10 @@ func (c Config) Defaults() Config {
 		logs[i] = fl.defaults()
 	}
 	c.FlowLogs = logs
+	if c.Server != nil {
+		srv := c.Server.defaults(c.Spool.Dir)
+		c.Server = &srv
+	}
 	return c
 }
 
@@ -406,7 +415,12 @@ func (c Config) Validate() error {
 	if err := c.EBPF.Validate(); err != nil {
 		bad("ebpf", "%v", err)
 	}
-	if len(c.FlowLogs) == 0 {
+	if c.Server != nil {
+		errs = append(errs, c.Server.validate()...)
+		if len(c.FlowLogs) > 0 {
+			bad("flow-logs", "not with server: the agent runs the flow logs the server defines (aws ec2 create-flow-logs); remove flow-logs (and --dest), or server")
+		}
+	} else if len(c.FlowLogs) == 0 {
 		bad("flow-logs", "no flow log: add one (or run with --dest)")
 	}
 	ids := map[string]int{}
@@ -545,7 +559,14 @@ func Load(path string) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(path, data)
+	c, err := Parse(path, data)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := c.ReadSecrets(path); err != nil {
+		return Config{}, err
+	}
+	return c, nil
 }
 
 // Parse parses and validates configuration YAML, with defaults applied;

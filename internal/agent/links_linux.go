@@ -41,6 +41,16 @@ func (a *Agent) applyUpdate(u inventory.Update) {
 	if u.Gone {
 		a.forgetNetns(u.Netns)
 	}
+	a.linksChanged()
+}
+
+// linksChanged tells whoever registers the links (the follower) to look
+// again; it never blocks the loop.
+func (a *Agent) linksChanged() {
+	select {
+	case a.invChanged <- struct{}{}:
+	default:
+	}
 }
 
 // forgetNetns releases what the agent holds in a namespace that went away

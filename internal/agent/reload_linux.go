@@ -23,6 +23,20 @@ func (a *Agent) Reload(cfg Config) (warnings []string, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	switch {
+	case a.follow != nil && cfg.Server == nil:
+		return nil, errors.New("reload: server: removed: the agent follows the server until it restarts")
+	case a.follow == nil && cfg.Server != nil:
+		return nil, errors.New("reload: server: added: restart the agent to follow a server")
+	case a.follow != nil:
+		// The flow logs stay the server's.
+		return a.follow.reloadBase(cfg)
+	}
+	return a.reloadConfig(cfg)
+}
+
+// reloadConfig applies cfg (with defaults, validated) on the loop.
+func (a *Agent) reloadConfig(cfg Config) (warnings []string, err error) {
 	if !a.do(func() { warnings, err = a.reload(cfg) }) {
 		return nil, errors.New("reload: the agent is not running")
 	}
@@ -105,6 +119,7 @@ func (a *Agent) reload(cfg Config) ([]string, error) {
 		}
 	}
 	a.reconcileAll()
+	a.linksChanged()
 	var errs []string
 	for _, fl := range removed {
 		if err := fl.live.Stop(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/flowlog/flowlog/internal/api"
 	"github.com/flowlog/flowlog/internal/api/ec2"
+	"github.com/flowlog/flowlog/internal/api/iam"
 	"github.com/flowlog/flowlog/internal/api/logs"
 )
 
@@ -24,6 +26,8 @@ type serveEnv struct {
 	cfg api.Config
 	db  *sql.DB
 	log *slog.Logger
+	// initOut is where --init prints the first administrator's key; nil without --init.
+	initOut io.Writer
 }
 
 // serveParts are the server's parts: the APIs, and what runs beside them.
@@ -40,10 +44,13 @@ type serveParts struct {
 	logs *logs.Service
 	// flowLogs is the EC2 flow-log service (flow logs and inventory), for the console.
 	flowLogs *ec2.Service
+	// iam is the IAM service (users, roles, delivery-role sessions).
+	iam *iam.Service
 }
 
 func newServeCmd(s streams) *cobra.Command {
 	var configPath, listen, dataDir string
+	var initAdmin bool
 	cmd := &cobra.Command{
 		Use:   "serve --config server.yaml",
 		Short: "Serve the control plane: EC2 flow-log API, CloudWatch Logs API, agent protocol",
@@ -78,22 +85,27 @@ SIGINT stops it after calls in flight end.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			return runServe(ctx, cfg, slog.New(slog.NewTextHandler(s.err, nil)), s)
+			var initOut io.Writer
+			if initAdmin {
+				initOut = s.out
+			}
+			return runServe(ctx, cfg, slog.New(slog.NewTextHandler(s.err, nil)), s, initOut)
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "server configuration file (YAML)")
 	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on, overriding the configuration (host:port; port 0 picks one)")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "directory of the store, overriding the configuration")
+	cmd.Flags().BoolVar(&initAdmin, "init", false, "when the store has no IAM user, create user admin with AdministratorAccess and print its access key once")
 	return cmd
 }
 
-func runServe(ctx context.Context, cfg api.Config, log *slog.Logger, s streams) (err error) {
+func runServe(ctx context.Context, cfg api.Config, log *slog.Logger, s streams, initOut io.Writer) (err error) {
 	db, err := api.OpenDB(ctx, cfg.DataDir)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, db.Close()) }()
-	env := serveEnv{cfg: cfg, db: db, log: log}
+	env := serveEnv{cfg: cfg, db: db, log: log, initOut: initOut}
 	parts, err := buildServeParts(ctx, env)
 	for _, c := range parts.closers {
 		defer func() { err = errors.Join(err, c()) }()

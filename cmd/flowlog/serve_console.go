@@ -1,8 +1,35 @@
 package main
 
-import "context"
+import (
+	"context"
 
-// addConsoleParts adds the web console.
-func addConsoleParts(ctx context.Context, env serveEnv, parts *serveParts) error {
+	"github.com/flowlog/flowlog/internal/console"
+)
+
+// addConsoleParts adds the web console at /: it logs people in with the
+// same credentials as the APIs and acts as them under the same
+// authorizer, on the flow-log and logs services built before it.
+func addConsoleParts(_ context.Context, env serveEnv, parts *serveParts) error {
+	if parts.flowLogs == nil {
+		env.log.Warn("no flow-log service: the web console is off")
+		return nil
+	}
+	opts := console.Options{
+		Credentials: parts.credentials,
+		Authorizer:  parts.authorizer,
+		Audit:       parts.audit,
+		FlowLogs:    parts.flowLogs,
+		AccountID:   env.cfg.AccountID,
+		Region:      env.cfg.Region,
+		Logger:      env.log.With("part", "console"),
+	}
+	if parts.logs != nil {
+		opts.Logs = parts.logs
+	}
+	h, err := console.New(opts)
+	if err != nil {
+		return err
+	}
+	parts.console = h
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/flowlog/flowlog/flow"
 	"github.com/flowlog/flowlog/internal/api"
+	"github.com/flowlog/flowlog/internal/api/ec2"
 )
 
 // fieldInfo is one field of the format builder.
@@ -59,9 +60,9 @@ var sampleValues = map[flow.FieldID]string{
 	flow.FieldTrafficPath:   "1",
 }
 
-// formatPreview validates a log format with flow.ParseFormat (the
-// parser CreateFlowLogs uses, so the message is the API's) and renders a
-// sample record in it.
+// formatPreview validates a log format with flow.ParseFormat, the parser
+// CreateFlowLogs uses, and words a refusal as CreateFlowLogs does; it
+// renders a sample record in the format.
 func (h *Handler) formatPreview(w http.ResponseWriter, r *http.Request, _ *session) {
 	text := r.URL.Query().Get("format")
 	if strings.TrimSpace(text) == "" {
@@ -69,7 +70,7 @@ func (h *Handler) formatPreview(w http.ResponseWriter, r *http.Request, _ *sessi
 	}
 	f, err := flow.ParseFormat(text)
 	if err != nil {
-		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "code": "InvalidParameter", "message": err.Error()})
+		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "code": "InvalidParameter", "message": "LogFormat is invalid: " + err.Error()})
 		return
 	}
 	var rec flow.Record
@@ -103,7 +104,7 @@ func (h *Handler) listFlowLogs(w http.ResponseWriter, r *http.Request, s *sessio
 		h.writeAPIError(w, err)
 		return
 	}
-	all, err := h.opts.FlowLogs.DescribeFlowLogs(r.Context())
+	all, err := h.allFlowLogs(r.Context())
 	if err != nil {
 		h.writeAPIError(w, err)
 		return
@@ -141,21 +142,6 @@ func flowLogMatches(fl FlowLog, text string) bool {
 	return false
 }
 
-// resourceARNs are the ARNs CreateFlowLogs authorizes, as the API's
-// Resources names them; nil ("*") for an unknown resource type, which
-// the service then refuses.
-func (h *Handler) resourceARNs(resourceType string, ids []string) []string {
-	kind := map[string]string{"VPC": "vpc", "Subnet": "subnet", "NetworkInterface": "network-interface"}[resourceType]
-	if kind == "" {
-		return nil
-	}
-	arns := make([]string, 0, len(ids))
-	for _, id := range ids {
-		arns = append(arns, h.arn("ec2", kind+"/"+id))
-	}
-	return arns
-}
-
 // createFlowLogs creates flow logs from the create form, through the
 // service's CreateFlowLogs: the API's validation, codes and messages.
 func (h *Handler) createFlowLogs(w http.ResponseWriter, r *http.Request, s *session) {
@@ -166,14 +152,11 @@ func (h *Handler) createFlowLogs(w http.ResponseWriter, r *http.Request, s *sess
 		writeError(w, http.StatusBadRequest, "InvalidParameter", "read the form: "+err.Error())
 		return
 	}
+	// The service authorizes ec2:CreateFlowLogs on the resources (and
+	// iam:PassRole on the role) through the call, as for the API.
 	call := h.newCall(r, s, "ec2", "CreateFlowLogs")
-	resources := h.resourceARNs(in.ResourceType, in.ResourceIDs)
-	if err := h.authorize(r.Context(), call, "ec2:CreateFlowLogs", resources...); err != nil {
-		h.writeAPIError(w, err)
-		return
-	}
-	res, err := h.opts.FlowLogs.CreateFlowLogs(r.Context(), call, in)
-	h.audit(call, resources, err)
+	res, err := h.opts.FlowLogs.CreateFlowLogs(r.Context(), call, createInput(in))
+	h.audit(call, nil, err)
 	if err != nil {
 		h.writeAPIError(w, err)
 		return
@@ -182,21 +165,17 @@ func (h *Handler) createFlowLogs(w http.ResponseWriter, r *http.Request, s *sess
 		res.FlowLogIDs = []string{}
 	}
 	if res.Unsuccessful == nil {
-		res.Unsuccessful = []Unsuccessful{}
+		res.Unsuccessful = []ec2.Unsuccessful{}
 	}
 	writeJSON(w, http.StatusOK, res)
 }
 
 func (h *Handler) deleteFlowLog(w http.ResponseWriter, r *http.Request, s *session) {
 	id := r.PathValue("id")
+	// The service authorizes ec2:DeleteFlowLogs on the flow log.
 	call := h.newCall(r, s, "ec2", "DeleteFlowLogs")
-	resources := []string{h.arn("ec2", "vpc-flow-log/"+id)}
-	if err := h.authorize(r.Context(), call, "ec2:DeleteFlowLogs", resources...); err != nil {
-		h.writeAPIError(w, err)
-		return
-	}
 	uns, err := h.opts.FlowLogs.DeleteFlowLogs(r.Context(), call, []string{id})
-	h.audit(call, resources, err)
+	h.audit(call, []string{h.arn("ec2", "vpc-flow-log/"+id)}, err)
 	if err != nil {
 		h.writeAPIError(w, err)
 		return
@@ -218,32 +197,12 @@ func (h *Handler) inventory(w http.ResponseWriter, r *http.Request, s *session) 
 			return
 		}
 	}
-	inv, err := h.opts.FlowLogs.Inventory(r.Context())
+	raw, err := h.opts.FlowLogs.Inventory(r.Context())
 	if err != nil {
 		h.writeAPIError(w, err)
 		return
 	}
-	fls, err := h.opts.FlowLogs.DescribeFlowLogs(r.Context())
-	if err != nil {
-		h.writeAPIError(w, err)
-		return
-	}
-	byResource := map[string][]string{}
-	for _, fl := range fls {
-		byResource[fl.ResourceID] = append(byResource[fl.ResourceID], fl.ID)
-	}
-	for i := range inv.Interfaces {
-		ifc := &inv.Interfaces[i]
-		var ids []string
-		for _, res := range []string{ifc.ID, ifc.SubnetID, ifc.VPCID} {
-			ids = append(ids, byResource[res]...)
-		}
-		slices.Sort(ids)
-		ifc.FlowLogs = slices.Compact(ids)
-		if ifc.FlowLogs == nil {
-			ifc.FlowLogs = []string{}
-		}
-	}
+	inv := viewInventory(raw)
 	slices.SortFunc(inv.VPCs, func(a, b VPC) int { return strings.Compare(a.ID, b.ID) })
 	slices.SortFunc(inv.Subnets, func(a, b Subnet) int { return strings.Compare(a.ID, b.ID) })
 	slices.SortFunc(inv.Interfaces, func(a, b Interface) int { return strings.Compare(a.ID, b.ID) })

@@ -5,26 +5,21 @@ import (
 	"time"
 
 	"github.com/flowlog/flowlog/internal/api"
+	"github.com/flowlog/flowlog/internal/api/ec2"
 )
 
-// FlowLogs is the flow-log service as the console uses it: the same
-// operations, validation and *api.Error errors as the EC2 Query API.
-// EC2 adapts *ec2.Service to it.
+// FlowLogs is the flow-log service as the console uses it; *ec2.Service
+// implements it. Creating and deleting go through the same code, checks,
+// authorizations and *api.Error errors as the EC2 Query API.
 type FlowLogs interface {
-	// CreateFlowLogs creates a flow log per resource of in on behalf of
-	// call's principal; resources that fail are in the result's
-	// Unsuccessful, as the API reports them.
-	CreateFlowLogs(ctx context.Context, call *api.Call, in CreateRequest) (CreateResult, error)
-	// DescribeFlowLogs returns every flow log.
-	DescribeFlowLogs(ctx context.Context) ([]FlowLog, error)
-	// DeleteFlowLogs deletes flow logs by id; unknown ids are returned.
-	DeleteFlowLogs(ctx context.Context, call *api.Call, ids []string) ([]Unsuccessful, error)
-	// Inventory returns what the agents registered.
-	Inventory(ctx context.Context) (Inventory, error)
+	CreateFlowLogs(ctx context.Context, call *api.Call, in ec2.CreateFlowLogsInput) (ec2.CreateFlowLogsOutput, error)
+	DescribeFlowLogs(ctx context.Context, in ec2.DescribeFlowLogsInput) (ec2.DescribeFlowLogsOutput, error)
+	DeleteFlowLogs(ctx context.Context, call *api.Call, ids []string) ([]ec2.Unsuccessful, error)
+	Inventory(ctx context.Context) (ec2.Inventory, error)
 }
 
-// LogEvents reads the messages of a CloudWatch Logs group (the logs
-// service of `flowlog serve`), for flow logs that deliver there.
+// LogEvents reads the messages of a CloudWatch Logs group, for flow logs
+// that deliver there; *logs.Service implements it.
 type LogEvents interface {
 	// Messages returns the messages of the group's events whose
 	// timestamps lie in [since, until) (zero: open), oldest first, at
@@ -79,20 +74,7 @@ type CreateRequest struct {
 	Tags                     []Tag    `json:"tags"`
 }
 
-// CreateResult is what CreateFlowLogs did.
-type CreateResult struct {
-	FlowLogIDs   []string       `json:"flowLogIds"`
-	Unsuccessful []Unsuccessful `json:"unsuccessful"`
-}
-
-// Unsuccessful is a resource (or flow log id) an operation failed for.
-type Unsuccessful struct {
-	ResourceID string `json:"resourceId"`
-	Code       string `json:"code"`
-	Message    string `json:"message"`
-}
-
-// Inventory is what the agents discovered.
+// Inventory is what the agents discovered, as the page shows it.
 type Inventory struct {
 	VPCs       []VPC       `json:"vpcs"`
 	Subnets    []Subnet    `json:"subnets"`
@@ -129,6 +111,6 @@ type Interface struct {
 	LastSeen   time.Time `json:"lastSeen,omitzero"`
 	LastRecord time.Time `json:"lastRecord,omitzero"`
 	// FlowLogs are the flow logs covering the interface (of the
-	// interface itself, its subnet or its VPC); the console fills it.
+	// interface itself, its subnet or its VPC).
 	FlowLogs []string `json:"flowLogs"`
 }

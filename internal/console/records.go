@@ -43,7 +43,7 @@ func (h *Handler) openRecords(ctx context.Context, r *http.Request, s *session) 
 	if err := h.authorize(ctx, call, "ec2:DescribeFlowLogs", flARN); err != nil {
 		return nil, err
 	}
-	all, err := h.opts.FlowLogs.DescribeFlowLogs(ctx)
+	all, err := h.allFlowLogs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -505,8 +505,8 @@ func (h *Handler) charts(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	out["series"] = series(groups, first, last, bucket)
 	out["bucketSeconds"] = int64(bucket / time.Second)
-	out["from"] = first.Truncate(bucket).UTC().Format(time.RFC3339)
-	out["to"] = last.Truncate(bucket).Add(bucket).UTC().Format(time.RFC3339)
+	out["from"] = bucketStart(first, bucket).Format(time.RFC3339)
+	out["to"] = bucketStart(last, bucket).Add(bucket).Format(time.RFC3339)
 
 	talkers, _, err := runJSON[groupJSON](func(o analyze.Output) (analyze.Stats, error) {
 		return analyze.Top(ctx, rs.inputs(), rs.rc, analyze.TopOptions{By: []flow.FieldID{flow.FieldSrcAddr, flow.FieldDstAddr}, Metric: analyze.MetricBytes, Limit: 10}, o)
@@ -533,12 +533,20 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
+// bucketStart is the start of t's bucket, aligned to the Unix epoch as
+// analyze.Top aligns them (time.Truncate aligns to year 1).
+func bucketStart(t time.Time, bucket time.Duration) time.Time {
+	b := int64(bucket / time.Second)
+	u := t.Unix()
+	return time.Unix(u-((u%b)+b)%b, 0).UTC()
+}
+
 // series lays Top's (bucket, action) groups out on every bucket from
 // first to last, empty buckets included, so the time axis is even.
 func series(groups []groupJSON, first, last time.Time, bucket time.Duration) []point {
 	idx := map[int64]int{}
 	var pts []point
-	for t := first.Truncate(bucket); !t.After(last); t = t.Add(bucket) {
+	for t := bucketStart(first, bucket); !t.After(last); t = t.Add(bucket) {
 		idx[t.Unix()] = len(pts)
 		pts = append(pts, point{T: t.UTC().Format(time.RFC3339)})
 	}

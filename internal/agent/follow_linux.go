@@ -341,11 +341,15 @@ func (f *follower) apply(set control.FlowLogSet) ([]string, error) {
 		break
 	}
 	if err != nil {
-		f.log.Error("flow logs from the server not applied", "revision", set.Revision, "error", err)
+		select {
+		case <-f.a.done: // stopping: nothing to apply to
+		default:
+			f.log.Error("flow logs from the server not applied", "revision", set.Revision, "error", err)
+		}
 		return warnings, err
 	}
 	f.mu.Lock()
-	old := f.failed
+	old, oldSet := f.failed, f.set
 	f.set, f.failed = set, failed
 	f.mu.Unlock()
 	for id, msg := range failed {
@@ -353,7 +357,11 @@ func (f *follower) apply(set control.FlowLogSet) ([]string, error) {
 			f.log.Error("flow log not running", "flow_log", id, "error", msg)
 		}
 	}
-	f.log.Info("flow logs from the server applied", "revision", set.Revision, "running", len(defs), "failed", len(failed))
+	level := slog.LevelInfo
+	if reflect.DeepEqual(oldSet.FlowLogs, set.FlowLogs) && reflect.DeepEqual(old, failed) {
+		level = slog.LevelDebug // a retry of those that failed, failing again
+	}
+	f.log.Log(context.Background(), level, "flow logs from the server applied", "revision", set.Revision, "running", len(defs), "failed", len(failed))
 	poke(f.statusNow)
 	return warnings, nil
 }

@@ -216,7 +216,9 @@ func TestFollowServer(t *testing.T) {
 	if va.MacAddress != l.a.MAC.String() || !strings.HasPrefix(va.SubnetId, "subnet-") || !strings.HasPrefix(va.VpcId, "vpc-") {
 		t.Errorf("registered va: %+v (mac %s)", va, l.a.MAC)
 	}
-	var vpcs struct{ Vpcs []struct{ VpcId, CidrBlock string } }
+	var vpcs struct {
+		Vpcs []struct{ VpcId, CidrBlock string }
+	}
 	cli.JSON(t, &vpcs, "ec2", "describe-vpcs", "--vpc-ids", va.VpcId)
 	if len(vpcs.Vpcs) != 1 || vpcs.Vpcs[0].CidrBlock != "10.88.0.0/24" {
 		t.Errorf("describe-vpcs %s: %+v", va.VpcId, vpcs)

@@ -253,12 +253,16 @@ server:
 		eni[e.PrivateIpAddress] = e.NetworkInterfaceId
 	}
 	vpc, subnet := enis.NetworkInterfaces[0].VpcId, enis.NetworkInterfaces[0].SubnetId
-	var vpcs struct{ Vpcs []struct{ VpcId, CidrBlock string } }
+	var vpcs struct {
+		Vpcs []struct{ VpcId, CidrBlock string }
+	}
 	cli.JSON(t, &vpcs, "ec2", "describe-vpcs", "--vpc-ids", vpc)
 	if len(vpcs.Vpcs) != 1 || vpcs.Vpcs[0].CidrBlock != "10.77.0.0/24" {
 		t.Fatalf("describe-vpcs %s: %+v", vpc, vpcs)
 	}
-	var subnets struct{ Subnets []struct{ SubnetId, VpcId, CidrBlock string } }
+	var subnets struct {
+		Subnets []struct{ SubnetId, VpcId, CidrBlock string }
+	}
 	cli.JSON(t, &subnets, "ec2", "describe-subnets", "--subnet-ids", subnet)
 	if len(subnets.Subnets) != 1 || subnets.Subnets[0].VpcId != vpc || subnets.Subnets[0].CidrBlock != "10.77.0.0/24" {
 		t.Fatalf("describe-subnets %s: %+v", subnet, subnets)

@@ -382,6 +382,17 @@ func (f *follower) reloadBase(cfg Config) ([]string, error) {
 	set := f.set
 	f.mu.Unlock()
 	w, err := f.apply(set)
+	if err == nil {
+		// What needs a restart stays as it runs: the next apply must
+		// not warn about it again.
+		var eff Config
+		if f.a.do(func() { eff = f.a.cfg }) {
+			eff.FlowLogs = nil
+			f.mu.Lock()
+			f.base = eff
+			f.mu.Unlock()
+		}
+	}
 	return append(warnings, w...), err
 }
 

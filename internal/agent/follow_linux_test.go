@@ -245,6 +245,27 @@ func TestFollowServer(t *testing.T) {
 		t.Fatalf("running %v: want %s and not %s", a.FlowLogIDs(), id, bad)
 	}
 
+	// SIGHUP's reload keeps the server's flow logs; the server section
+	// itself stays until a restart.
+	cfg := l.serverConfig(srv)
+	cfg.Log.Level = "info"
+	if warnings, err := a.Reload(cfg); err != nil || !runs(a, id) || len(warnings) != 1 || !strings.Contains(warnings[0], "log changed") {
+		t.Fatalf("reload with the server: %v, warnings %q, running %v", err, warnings, a.FlowLogIDs())
+	}
+	noServer := l.config("afpacket", FlowLog{Resource: "vpc"})
+	if _, err := a.Reload(noServer); err == nil || !strings.Contains(err.Error(), "server: removed") || !runs(a, id) {
+		t.Fatalf("reload without the server: %v, running %v", err, a.FlowLogIDs())
+	}
+
+	// A link that appears is registered.
+	pC := netip.MustParsePrefix("10.88.7.1/24")
+	l.Veth(netlab.End{Netns: l.nsA, Name: "vc", Addrs: []netip.Prefix{pC}, NoIPv6: true},
+		netlab.End{Netns: l.nsB, Name: "vd", Addrs: []netip.Prefix{netip.MustParsePrefix("10.88.7.2/24")}, NoIPv6: true})
+	took = eventually(t, 5*time.Second, "new link registered", func() bool {
+		return registeredENIs(t, cli)[pC.Addr().String()].NetworkInterfaceId != ""
+	})
+	t.Logf("new link registered within %s", took.Round(time.Millisecond))
+
 	port := uint16(20000 + rand.IntN(20000))
 	src, dst := netip.AddrPortFrom(pA.Addr(), port), netip.AddrPortFrom(pB.Addr(), 8080)
 	if err := netlab.TCP(l.nsA, src, l.nsB, dst, 1000, 3000, false); err != nil {

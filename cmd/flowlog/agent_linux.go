@@ -237,7 +237,11 @@ func checkAgent(io streams, cfg agent.Config, deps agent.Deps) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(io.out, "configuration OK: source %s, %d flow log(s)\n\n", cfg.Source, len(plan.FlowLogs))
+	fmt.Fprintf(io.out, "configuration OK: source %s, %d flow log(s)\n", cfg.Source, len(plan.FlowLogs))
+	if cfg.Server != nil {
+		fmt.Fprintf(io.out, "flow logs: those the server %s defines for the interfaces below (not checked here)\n", cfg.Server.URL)
+	}
+	fmt.Fprintln(io.out)
 	tw := tabwriter.NewWriter(io.out, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "FLOW LOG\tRESOURCE\tTRAFFIC\tINTERVAL\tDESTINATION")
 	for _, fl := range plan.FlowLogs {

@@ -343,7 +343,11 @@ func (s *Service) deleteRetentionPolicy(ctx context.Context, body []byte) (any, 
 }
 
 func (s *Service) setRetention(ctx context.Context, group string, days *int) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE logs_groups SET retention_days = ? WHERE name = ?`, days, group)
+	var v sql.NullInt64
+	if days != nil {
+		v = sql.NullInt64{Int64: int64(*days), Valid: true}
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE logs_groups SET retention_days = ? WHERE name = ?`, v, group)
 	if err != nil {
 		return fmt.Errorf("set retention of log group %s: %w", group, err)
 	}

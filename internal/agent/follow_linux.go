@@ -243,9 +243,10 @@ func (f *follower) watchLoop(ctx context.Context) {
 	case <-f.registered:
 	}
 	h := callHealth{op: control.OpWatchFlowLogs, log: f.log}
-	f.mu.Lock()
-	rev := f.set.Revision
-	f.mu.Unlock()
+	// Revision 0 at first: the server answers the set at once, even
+	// when a saved set's revision happens to be the server's (a server
+	// whose store was replaced counts again from 1).
+	var rev int64
 	attempt := 0
 	for {
 		wait := time.Duration(f.pollWait.Load())
@@ -290,11 +291,14 @@ func (f *follower) watchLoop(ctx context.Context) {
 			f.set.Revision = set.Revision
 		}
 		f.mu.Unlock()
-		if !same || f.retryFailed() {
-			f.apply(set)
+		if same && !f.retryFailed() {
+			continue
 		}
-		if err := saveState(f.srv.StateFile, f.srv.URL, f.agentID, set, f.a.deps.Now()); err != nil {
-			f.log.Warn("the flow logs received are not kept for a restart", "error", err)
+		f.apply(set)
+		if !same {
+			if err := saveState(f.srv.StateFile, f.srv.URL, f.agentID, set, f.a.deps.Now()); err != nil {
+				f.log.Warn("the flow logs received are not kept for a restart", "error", err)
+			}
 		}
 	}
 }

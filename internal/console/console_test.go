@@ -174,7 +174,9 @@ func TestCreateErrorsAreTheAPIs(t *testing.T) {
 	}
 	for _, tc := range cases {
 		res, body := c.do("POST", "/console/api/flowlogs", strings.NewReader(tc.form), map[string]string{"Content-Type": "application/json", "X-CSRF-Token": c.csrf})
-		var got struct{ Error struct{ Code, Message string } }
+		var got struct {
+			Error struct{ Code, Message string }
+		}
 		if err := json.Unmarshal([]byte(body), &got); err != nil || res.StatusCode != http.StatusBadRequest || got.Error.Code == "" {
 			t.Errorf("console %s: %s %s", tc.form, res.Status, body)
 			continue

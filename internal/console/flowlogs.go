@@ -126,7 +126,7 @@ func (h *Handler) listFlowLogs(w http.ResponseWriter, r *http.Request, s *sessio
 		out = append(out, fl)
 	}
 	slices.SortFunc(out, func(a, b FlowLog) int { return b.CreationTime.Compare(a.CreationTime) })
-	writeJSON(w, http.StatusOK, map[string]any{"flowLogs": out})
+	writeJSON(w, http.StatusOK, map[string]any{"flowLogs": out, "defaultFormat": flow.DefaultFormatText})
 }
 
 func flowLogMatches(fl FlowLog, text string) bool {

@@ -44,10 +44,11 @@ export async function list(view, _id, params) {
     h('td', {}, h('span', {class: 'tag'}, fl.destinationType), ' ', destinationText(fl)),
     h('td', {}, h('span', {class: 'badge ' + (fl.deliverLogsStatus === 'FAILED' ? 'bad' : 'good'), title: fl.deliverLogsErrorMessage || null}, fl.deliverLogsStatus || '-'),
       fl.deliverLogsErrorMessage ? h('div', {class: 'hint'}, fl.deliverLogsErrorMessage) : null),
-    h('td', {}, h('code', {class: 'format'}, fl.logFormat || '(default)')),
+    h('td', {}, formatCell(fl.logFormat, data.defaultFormat)),
     h('td', {}, fl.maxAggregationInterval === 60 ? '1 min' : '10 min'),
     h('td', {}, (fl.tags || []).map(t => h('span', {class: 'tag'}, t.key + '=' + t.value))),
     h('td', {class: 'row-actions'},
+      h('a', {href: '#/records/' + fl.id}, 'Records'), ' ',
       h('a', {href: '#/charts/' + fl.id}, 'Charts'), ' ',
       h('a', {href: '#/connections/' + fl.id}, 'Conversations'), ' ',
       h('button', {type: 'button', class: 'danger', 'aria-label': 'Delete ' + fl.id, dataset: {delete: fl.id}, onclick: () => dialog.ask(fl)}, 'Delete'))));
@@ -58,8 +59,15 @@ export async function list(view, _id, params) {
   view.replaceChildren(
     h('div', {class: 'title-row'}, h('h1', {}, 'Flow logs'), h('a', {href: '#/create', class: 'button', id: 'create-link'}, 'Create flow log')),
     form,
-    data.flowLogs.length ? tbl : h('p', {class: 'empty', id: 'flowlogs-empty'}, 'No flow logs', filters.q || filters.resource ? ' match these filters.' : ' yet.'),
+    data.flowLogs.length ? h('div', {class: 'scroll'}, tbl) : h('p', {class: 'empty', id: 'flowlogs-empty'}, 'No flow logs', filters.q || filters.resource ? ' match these filters.' : ' yet.'),
     dialog.el);
+}
+
+// formatCell shows a format as its field names (the header line it
+// writes), the ${} text in its title; def is the default format.
+export function formatCell(f, def) {
+  if (!f || f === def) return h('span', {class: 'hint', title: def}, 'default');
+  return h('code', {class: 'format', title: f}, f.replace(/\$\{([^}]+)\}/g, '$1'));
 }
 
 // confirmDialog is the delete confirmation (a modal <dialog>: focus is
@@ -107,10 +115,10 @@ export async function create(view) {
       : t === 'Subnet' ? inventory.subnets.map(s => [s.id, `${s.vpcId} · ${(s.cidrBlocks || []).join(', ')}`])
       : inventory.interfaces.map(i => [i.id, `${i.name || ''} ${(i.addresses || []).join(', ')} · ${i.subnetId} · ${i.instanceId || ''}`]);
     picker.replaceChildren(h('legend', {}, 'Resources discovered by the agents'),
-      items.length ? items.map(([id, desc]) => h('div', {class: 'check'},
+      ...(items.length ? items.map(([id, desc]) => h('div', {class: 'check'},
         h('input', {type: 'checkbox', name: 'resource', value: id, id: 'res-' + id}),
         h('label', {for: 'res-' + id}, h('code', {}, id), ' ', h('span', {class: 'hint'}, desc))))
-        : h('p', {class: 'hint'}, 'No agent has registered a resource of this type yet.'));
+        : [h('p', {class: 'hint'}, 'No agent has registered a resource of this type yet.')]));
   }
   resType.addEventListener('change', drawPicker);
   drawPicker();

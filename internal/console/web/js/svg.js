@@ -24,6 +24,9 @@ function timeLabel(ms, spanMs) {
 //   points: [{t: RFC3339, [key]: n}], series: [[key, label, cssClass]],
 //   from, to: RFC3339, bucketSeconds, gaps: [{kind, start, end, interface}]
 export function stackedBars({id, title, desc, points, series, from, to, bucketSeconds, gaps = [], fmt}) {
+  // A series with nothing in it (records without an action field) stays
+  // out of the legend and the table, except the first two.
+  series = series.filter(([k], i) => i < 2 || points.some(p => p[k]));
   const t0 = Date.parse(from), t1 = Date.parse(to);
   const span = Math.max(t1 - t0, 1);
   const x = (ms) => M.l + (ms - t0) / span * (W - M.l - M.r);

@@ -137,6 +137,10 @@ func (b *browser) shot(name string) {
 	if err := os.WriteFile(filepath.Join(b.shots, name+".png"), buf, 0o644); err != nil {
 		b.t.Error(err)
 	}
+	// What a script bug leaves on a page.
+	if bad, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`(document.querySelector('main').innerText.match(/\[object \w+\]|\bnull\b|\bundefined\b|\bNaN\b/) || [''])[0]`)); bad != "" {
+		b.t.Errorf("page %s shows %q", name, bad)
+	}
 }
 
 // TestBrowser drives the console in headless chromium as a person would:

@@ -2,7 +2,7 @@
 // NODATA and SKIPDATA windows marked, top talkers and top rejected ports;
 // every number comes from flowlog analyze on the server.
 import {get, query} from './api.js';
-import {h, fmtBytes, fmtNum} from './dom.js';
+import {h, fmtBytes, fmtNum, append} from './dom.js';
 import {queryBar, notes} from './querybar.js';
 import {stackedBars, hbars} from './svg.js';
 
@@ -13,11 +13,11 @@ export async function render(view, id, params) {
   if (!qb) return;
   const d = await get(`flowlogs/${encodeURIComponent(qb.id)}/charts` + query(qb.p));
   const sum = d.summary;
-  view.append(h('p', {id: 'charts-summary'},
+  append(view, h('p', {id: 'charts-summary'},
     `${fmtNum(sum.records)} records (${fmtNum(sum.accepted_records)} accepted, ${fmtNum(sum.rejected_records)} rejected, ${fmtNum(sum.nodata_records)} NODATA, ${fmtNum(sum.skipdata_records)} SKIPDATA), ${fmtBytes(sum.bytes)} in ${fmtNum(sum.packets)} packets.`),
   notes(d.stats));
   if (!d.series.length) {
-    view.append(h('p', {class: 'empty'}, 'No records in this range.'));
+    append(view, h('p', {class: 'empty'}, 'No records in this range.'));
     return;
   }
   const gaps = [
@@ -27,7 +27,7 @@ export async function render(view, id, params) {
   const series = (unit) => [[`accept${unit}`, 'Accepted', 'accept'], [`reject${unit}`, 'Rejected', 'reject'], [`other${unit}`, 'No action field', 'other']];
   const bucket = d.bucketSeconds >= 3600 ? `${d.bucketSeconds / 3600} h` : `${d.bucketSeconds / 60} min`;
   const gapText = gaps.length ? ` ${gaps.length} window(s) without records are marked on the time axis.` : '';
-  view.append(
+  append(view, 
     h('div', {class: 'charts'},
       stackedBars({id: 'chart-bytes', title: `Bytes per ${bucket}`, desc: `Bytes per ${bucket} bucket, accepted and rejected stacked.` + gapText,
         points: d.series, series: series('Bytes'), from: d.from, to: d.to, bucketSeconds: d.bucketSeconds, gaps, fmt: fmtBytes}),

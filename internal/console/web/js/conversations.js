@@ -2,7 +2,7 @@
 // reconstructs, and one conversation's records of both directions on a
 // timeline with their flags and its verdict.
 import {get, query} from './api.js';
-import {h, s, fmtBytes, fmtNum, fmtTime} from './dom.js';
+import {h, s, fmtBytes, fmtNum, fmtTime, append} from './dom.js';
 import {queryBar, notes, recordParams} from './querybar.js';
 
 export async function list(view, id, params) {
@@ -19,7 +19,7 @@ export async function list(view, id, params) {
       h('td', {}, h('span', {class: 'verdict ' + verdictClass(c.verdict)}, c.verdict)),
       h('td', {}, c.handshake || '-'), h('td', {}, fmtTime(c.first)), h('td', {}, fmtTime(c.last)),
       h('td', {}, dirText(c.client_to_server, c.counts_known)), h('td', {}, dirText(c.server_to_client, c.counts_known))))));
-  view.append(notes(d.stats), d.connections.length ? h('div', {class: 'scroll'}, tbl) : h('p', {class: 'empty'}, 'No TCP conversations in these records.'));
+  append(view, notes(d.stats), d.connections.length ? h('div', {class: 'scroll'}, tbl) : h('p', {class: 'empty'}, 'No TCP conversations in these records.'));
 }
 
 function dirText(dsum, known) {
@@ -60,7 +60,8 @@ export async function render(view, id, params) {
     h('dt', {}, 'Time'), h('dd', {}, `${fmtTime(c.first)} \u2013 ${fmtTime(c.last)}`));
   const recs = d.records;
   const isC2S = (r) => r.srcaddr === c.client_addr && r.srcport === c.client_port;
-  view.replaceChildren(
+  view.replaceChildren();
+  append(view,
     h('h1', {}, 'Conversation ', h('code', {}, c.client), ' \u2192 ', h('code', {}, c.server)),
     h('p', {}, back), card, notes(d.stats),
     timeline(recs, isC2S, c),

@@ -6,7 +6,7 @@
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   setAttrs(el, attrs);
-  append(el, children);
+  appendList(el, children);
   return el;
 }
 
@@ -16,7 +16,7 @@ const SVGNS = 'http://www.w3.org/2000/svg';
 export function s(tag, attrs = {}, ...children) {
   const el = document.createElementNS(SVGNS, tag);
   setAttrs(el, attrs);
-  append(el, children);
+  appendList(el, children);
   return el;
 }
 
@@ -30,7 +30,14 @@ function setAttrs(el, attrs) {
   }
 }
 
-function append(el, children) {
+// append adds children (nodes, text, arrays; null and false are left
+// out) to el.
+export function append(el, ...children) {
+  appendList(el, children);
+  return el;
+}
+
+function appendList(el, children) {
   for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));

@@ -1,7 +1,7 @@
 // The bar the record pages share: which flow log, the time range and the
 // filter expression of `flowlog analyze --where`.
 import {get, query} from './api.js';
-import {h, field, select} from './dom.js';
+import {h, field, select, append} from './dom.js';
 import {go} from './app.js';
 
 // recordParams are the query parameters of the record endpoints.
@@ -33,17 +33,17 @@ export async function queryBar(view, page, title, id, params) {
   h('div', {class: 'actions'}, h('button', {type: 'submit', id: 'qb-apply'}, 'Apply')));
   view.replaceChildren(h('h1', {}, title), form);
   if (!readable.length) {
-    view.append(h('p', {class: 'empty'}, 'No flow log delivers to a destination this console can read (file, s3, cloud-watch-logs).'));
+    append(view, h('p', {class: 'empty'}, 'No flow log delivers to a destination this console can read (file, s3, cloud-watch-logs).'));
     return null;
   }
   if (!fl) {
-    view.append(h('p', {class: 'error', role: 'alert'}, `No flow log ${id}.`));
+    append(view, h('p', {class: 'error', role: 'alert'}, `No flow log ${id}.`));
     return null;
   }
   const tabs = h('nav', {class: 'tabs', 'aria-label': 'Views of ' + id},
     [['records', 'Records'], ['charts', 'Charts'], ['connections', 'Conversations']].map(([pg, t]) =>
       h('a', {href: `#/${pg}/${id}` + query(p), 'aria-current': pg === page ? 'page' : null}, t)));
-  view.append(tabs);
+  append(view, tabs);
   return {id, fl, p};
 }
 

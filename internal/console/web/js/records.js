@@ -1,7 +1,7 @@
 // The records explorer: a page of the records of a flow log's
 // destination that match the time range and filter, and a CSV download.
 import {get, query} from './api.js';
-import {h, fmtTime} from './dom.js';
+import {h, fmtTime, append} from './dom.js';
 import {queryBar, notes} from './querybar.js';
 import {go} from './app.js';
 
@@ -25,7 +25,7 @@ export async function render(view, id, params) {
   const nav = h('nav', {class: 'pager', 'aria-label': 'Pages of records'},
     h('button', {type: 'button', id: 'prev-page', disabled: offset === 0, onclick: () => go(`#/records/${qb.id}` + query({...qb.p, offset: Math.max(0, offset - PAGE) || ''}))}, 'Previous'),
     h('button', {type: 'button', id: 'next-page', disabled: !data.more, onclick: () => go(`#/records/${qb.id}` + query({...qb.p, offset: offset + PAGE}))}, 'Next'));
-  view.append(h('div', {class: 'title-row'}, h('p', {}, `Format: `, h('code', {class: 'format'}, qb.fl.logFormat || '(default)')), csv),
+  append(view, h('div', {class: 'title-row'}, h('p', {}, `Format: `, h('code', {class: 'format'}, qb.fl.logFormat || '(default)')), csv),
     notes(data.stats), h('div', {class: 'scroll'}, tbl), nav);
 }
 

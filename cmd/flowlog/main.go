@@ -80,7 +80,7 @@ and reads them back.`,
 	root.SetOut(io.out)
 	root.SetErr(io.err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newReadCmd(io), newFormatCmd(io), newVersionCmd(io), newExitCodesTopic(), newAnalyzeCmd(io), newAgentCmd(io), newServeCmd(io))
+	root.AddCommand(newReadCmd(io), newFormatCmd(io), newVersionCmd(io), newExitCodesTopic(), newAnalyzeCmd(io), newAgentCmd(io), newServeCmd(io), newIAMCmd(io), newAuditCmd(io))
 	return root
 }
 
@@ -95,7 +95,9 @@ func newExitCodesTopic() *cobra.Command {
      (the results of what was read are printed)
   2  usage error: unknown flag or command, bad flag value, wrong number of arguments
   3  the capture was cut off in the middle of a packet; records of everything read
-     before the cut were written (use --allow-truncated to exit 0)`,
+     before the cut were written (use --allow-truncated to exit 0)
+  4  iam simulate: the simulated request is denied (explicitly or implicitly);
+     the explanation was printed`,
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
@@ -220,3 +221,14 @@ type xmlDescribe struct {
 }
 
 func dbPath(dir string) string { return filepath.Join(dir, api.DBFile) }
+
+// openRO opens the store read-only beside the server, for checks.
+func openRO(t testing.TB, dir string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+dbPath(dir)+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}

@@ -104,16 +104,33 @@ func (p params) indexes(prefix string, leaf bool) ([]int, error) {
 	return idx, nil
 }
 
-// sub returns the parameters below prefix.N. (prefix.N.Name → Name).
-func (p params) sub(prefix string, n int) params {
-	head := prefix + "." + strconv.Itoa(n) + "."
-	out := params{}
-	for k, v := range p {
-		if rest, ok := strings.CutPrefix(k, head); ok {
-			out[rest] = v
-		}
+// groups returns the members of a list of structures, prefix.N.Member,
+// as N → (Member → values), with the sorted Ns; one pass over the
+// parameters, so a request with many members costs linear time.
+func (p params) groups(prefix string) (map[int]params, []int, error) {
+	idx, err := p.indexes(prefix, false)
+	if err != nil {
+		return nil, nil, err
 	}
-	return out
+	out := make(map[int]params, len(idx))
+	for k, v := range p {
+		rest, ok := strings.CutPrefix(k, prefix+".")
+		if !ok {
+			continue
+		}
+		num, member, ok := strings.Cut(rest, ".")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.Atoi(num) // checked by indexes
+		g := out[n]
+		if g == nil {
+			g = params{}
+			out[n] = g
+		}
+		g[member] = v
+	}
+	return out, idx, nil
 }
 
 // Filter is one Filter.N of a Describe call: the name and the values,
@@ -125,13 +142,13 @@ type Filter struct {
 
 // filters reads Filter.N.Name / Filter.N.Value.M.
 func (p params) filters() ([]Filter, error) {
-	idx, err := p.indexes("Filter", false)
+	g, idx, err := p.groups("Filter")
 	if err != nil {
 		return nil, err
 	}
 	var out []Filter
 	for _, i := range idx {
-		s := p.sub("Filter", i)
+		s := g[i]
 		name := s.str("Name")
 		if name == "" {
 			return nil, api.Errorf("InvalidParameterValue", "The filter 'null' is invalid: Filter.%d.Name is missing", i)
@@ -160,20 +177,20 @@ type TagSpecification struct {
 // tagSpecifications reads TagSpecification.N.ResourceType and
 // TagSpecification.N.Tag.M.Key/Value.
 func (p params) tagSpecifications() ([]TagSpecification, error) {
-	idx, err := p.indexes("TagSpecification", false)
+	g, idx, err := p.groups("TagSpecification")
 	if err != nil {
 		return nil, err
 	}
 	var out []TagSpecification
 	for _, i := range idx {
-		s := p.sub("TagSpecification", i)
+		s := g[i]
 		ts := TagSpecification{ResourceType: s.str("ResourceType")}
-		tidx, err := s.indexes("Tag", false)
+		tg, tidx, err := s.groups("Tag")
 		if err != nil {
 			return nil, err
 		}
 		for _, j := range tidx {
-			t := s.sub("Tag", j)
+			t := tg[j]
 			if !t.has("Key") {
 				return nil, api.Errorf("MissingParameter", "The request must contain the parameter TagSpecification.%d.Tag.%d.Key", i, j)
 			}

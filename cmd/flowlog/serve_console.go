@@ -1,8 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"os"
 
+	"github.com/flowlog/flowlog/internal/analyze"
 	"github.com/flowlog/flowlog/internal/console"
 )
 
@@ -25,6 +28,12 @@ func addConsoleParts(_ context.Context, env serveEnv, parts *serveParts) error {
 	}
 	if parts.logs != nil {
 		opts.Logs = parts.logs
+	}
+	// Records of s3 flow logs are read with the usual AWS configuration
+	// (environment, shared files); an S3-compatible server is named by
+	// the SDK's own variable, and then addressed path-style.
+	if ep := cmp.Or(os.Getenv("AWS_ENDPOINT_URL_S3"), os.Getenv("AWS_ENDPOINT_URL")); ep != "" {
+		opts.S3 = &analyze.S3Config{EndpointURL: ep}
 	}
 	h, err := console.New(opts)
 	if err != nil {

@@ -1,12 +1,15 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -14,12 +17,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/flowlog/flowlog/flow"
+	"github.com/flowlog/flowlog/internal/analyze"
 	"github.com/flowlog/flowlog/internal/api"
 	"github.com/flowlog/flowlog/internal/api/apitest"
 	"github.com/flowlog/flowlog/internal/api/ec2"
 	"github.com/flowlog/flowlog/internal/api/logs"
 	"github.com/flowlog/flowlog/internal/console"
+	"github.com/flowlog/flowlog/internal/sink/s3/s3test"
 )
 
 func TestLoginRefusesWrongSecret(t *testing.T) {
@@ -362,4 +370,51 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 func cliSaid(stderr, code, msg string) bool {
 	return strings.Contains(stderr, "An error occurred ("+code+") when calling the CreateFlowLogs operation") &&
 		strings.HasSuffix(strings.TrimSpace(stderr), ": "+msg)
+}
+
+// TestRecordsOfS3 reads a flow log's objects from an S3 bucket (a real
+// S3 server: versitygw).
+func TestRecordsOfS3(t *testing.T) {
+	srv := s3test.Start(t)
+	client := srv.Client(t, s3test.AccessKey, s3test.SecretKey) // also isolates the AWS environment
+	s3test.CreateBucket(t, client, "flow-bucket")
+	t.Setenv("AWS_ACCESS_KEY_ID", s3test.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", s3test.SecretKey)
+	e := startEnvWith(t, func(o *console.Options) { o.S3 = &analyze.S3Config{EndpointURL: srv.URL, Region: apitest.Region} })
+	id := e.createFlowLog(t, ec2.CreateFlowLogsInput{ResourceType: "VPC", ResourceIDs: []string{testVPC}, TrafficType: "ALL", LogDestinationType: "s3",
+		LogDestination: "arn:aws:s3:::flow-bucket/vpc-logs"})
+	f, recs := awsExample(t, "default-rejected-rdp.log")
+	_, more := awsExample(t, "default-accepted-ssh.log")
+	staging := t.TempDir()
+	writeObjects(t, staging, id, f, append(recs, more...))
+	err := filepath.WalkDir(staging, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(staging, path)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		_, err = client.PutObject(context.Background(), &awss3.PutObjectInput{Bucket: aws.String("flow-bucket"), Key: aws.String("vpc-logs/" + filepath.ToSlash(rel)), Body: bytes.NewReader(data)})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.client(t)
+	c.mustLogin()
+	var page struct {
+		Columns []string
+		Rows    [][]any
+		Total   int
+	}
+	c.getJSON("/console/api/flowlogs/"+id+"/records", &page)
+	if page.Total != 2 {
+		t.Fatalf("records in s3://flow-bucket/vpc-logs: %+v", page)
+	}
+	c.getJSON("/console/api/flowlogs/"+id+"/records?where="+url.QueryEscape("action = REJECT"), &page)
+	if page.Total != 1 || page.Rows[0][slices.Index(page.Columns, "dstport")] != float64(3389) {
+		t.Fatalf("rejected records in s3: %+v", page)
+	}
 }

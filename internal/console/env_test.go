@@ -45,6 +45,12 @@ const (
 
 func startEnv(t *testing.T) *env {
 	t.Helper()
+	return startEnvWith(t, nil)
+}
+
+// startEnvWith is startEnv with console options changed by opt.
+func startEnvWith(t *testing.T, opt func(*console.Options)) *env {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, err := api.OpenDB(ctx, filepath.Join(dir, "store"))
@@ -61,7 +67,11 @@ func startEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	creds := api.StaticKeys{AccountID: apitest.AccountID, Keys: []api.AccessKey{{AccessKeyID: apitest.AccessKey, SecretAccessKey: apitest.SecretKey}}}
-	h, err := console.New(console.Options{Credentials: creds, FlowLogs: flowLogs, Logs: lg, AccountID: apitest.AccountID, Region: apitest.Region})
+	opts := console.Options{Credentials: creds, FlowLogs: flowLogs, Logs: lg, AccountID: apitest.AccountID, Region: apitest.Region}
+	if opt != nil {
+		opt(&opts)
+	}
+	h, err := console.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,7 +84,8 @@ type Credentials interface {
 	// Lookup returns the secret access key of accessKeyID and whose key
 	// it is. sessionToken is the request's X-Amz-Security-Token ("" when
 	// absent); temporary credentials check it. An unknown, inactive or
-	// mismatched key is an error (reported to the client as AuthFailure).
+	// mismatched key is an error (reported to the client as AuthFailure, or
+	// its API's equivalent: InvalidClientTokenId, UnrecognizedClientException).
 	Lookup(ctx context.Context, accessKeyID, sessionToken string) (secret string, p Principal, err error)
 }
 

@@ -237,7 +237,7 @@ func (s *Server) authenticate(r *http.Request, body []byte, sr signedRequest, ca
 	}
 	secret, p, err := s.opts.Credentials.Lookup(r.Context(), sr.AccessKeyID, sr.SecurityToken)
 	if err != nil {
-		return &Error{Status: http.StatusUnauthorized, Code: "AuthFailure", Message: "AWS was not able to validate the provided access credentials"}
+		return unknownKeyError(sr.Service)
 	}
 	want := expectedSignature(r, body, sr, secret)
 	if !hmac.Equal([]byte(want), []byte(sr.Signature)) {
@@ -245,6 +245,18 @@ func (s *Server) authenticate(r *http.Request, body []byte, sr signedRequest, ca
 	}
 	call.Principal = p
 	return nil
+}
+
+// unknownKeyError refuses an unknown, inactive or deleted access key (or
+// a wrong session token) in the code of the API it was signed for.
+func unknownKeyError(service string) *Error {
+	switch service {
+	case "iam", "sts":
+		return &Error{Status: http.StatusForbidden, Code: "InvalidClientTokenId", Message: "The security token included in the request is invalid."}
+	case "logs":
+		return &Error{Status: http.StatusBadRequest, Code: "UnrecognizedClientException", Message: "The security token included in the request is invalid."}
+	}
+	return &Error{Status: http.StatusUnauthorized, Code: "AuthFailure", Message: "AWS was not able to validate the provided access credentials"}
 }
 
 // parseCall fills the call's action and parameters from the request.

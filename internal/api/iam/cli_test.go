@@ -305,7 +305,7 @@ func TestWalkthrough(t *testing.T) {
 	fails(t, session, []string{"UnauthorizedOperation", "arn:aws:sts::" + acct + ":assumed-role/flowlogs-role/flowlog-delivery", "ec2:DescribeFlowLogs"}, "ec2", "describe-flow-logs")
 	// A session token that does not belong to the key is refused.
 	forged := e.as(creds.AccessKeyID, creds.SecretAccessKey, "AWS_SESSION_TOKEN=forged")
-	fails(t, forged, []string{"AuthFailure"}, "logs", "describe-log-groups")
+	fails(t, forged, []string{"UnrecognizedClientException"}, "logs", "describe-log-groups")
 
 	// A least-privilege user for an agent: may describe flow logs and
 	// publish logs, not create flow logs.
@@ -470,7 +470,7 @@ func TestDeactivatedAndDeletedKeysRefused(t *testing.T) {
 	if len(keys.AccessKeyMetadata) != 1 || keys.AccessKeyMetadata[0].Status != "Inactive" {
 		t.Fatalf("list-access-keys = %+v", keys)
 	}
-	fails(t, alice, []string{"AuthFailure"}, "iam", "list-users")
+	fails(t, alice, []string{"InvalidClientTokenId", "The security token included in the request is invalid."}, "iam", "list-users")
 	e.ok(t, "UpdateAccessKey", "UserName", "alice", "AccessKeyId", id, "Status", "Active")
 	alice.JSON(t, nil, "iam", "list-users")
 	// A user manages their own keys without naming themselves.
@@ -479,7 +479,7 @@ func TestDeactivatedAndDeletedKeysRefused(t *testing.T) {
 		t.Fatalf("own list-access-keys = %+v", keys)
 	}
 	e.ok(t, "DeleteAccessKey", "UserName", "alice", "AccessKeyId", id)
-	fails(t, alice, []string{"AuthFailure"}, "iam", "list-users")
+	fails(t, alice, []string{"InvalidClientTokenId", "The security token included in the request is invalid."}, "iam", "list-users")
 }
 
 // "Policy evaluation logic": an explicit deny in any policy overrides
@@ -514,7 +514,7 @@ func TestAuditTrail(t *testing.T) {
 		"--log-destination-type", "s3", "--log-destination", "arn:aws:s3:::bucket")
 	e.refused(t, 404, "NoSuchEntity", "The role with name nope cannot be found.", "GetRole", "RoleName", "nope")
 	bad := e.as("AKIAUNKNOWNKEY000001", "x")
-	fails(t, bad, []string{"AuthFailure"}, "iam", "list-users")
+	fails(t, bad, []string{"InvalidClientTokenId"}, "iam", "list-users")
 	if err := e.trail.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -543,7 +543,7 @@ func TestAuditTrail(t *testing.T) {
 	if ev := find("GetRole", audit.ResultError); ev.ErrorCode != "NoSuchEntity" {
 		t.Fatalf("get-role line %+v", ev)
 	}
-	if ev := find("", audit.ResultDenied); ev.ErrorCode != "AuthFailure" || ev.Principal != "" {
+	if ev := find("", audit.ResultDenied); ev.ErrorCode != "InvalidClientTokenId" || ev.Principal != "" {
 		t.Fatalf("unknown key line %+v", ev)
 	}
 }

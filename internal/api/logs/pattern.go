@@ -42,6 +42,7 @@ type Pattern struct {
 	or      []string // one must be present (if any)
 	re      *regexp.Regexp
 	fields  []fieldItem // space-delimited form
+	named   int         // named fields in fields
 	cond    condExpr    // conjunction of the fields' conditions; nil: none
 	hasCond bool
 }
@@ -50,6 +51,7 @@ type Pattern struct {
 // "..." (any number of fields).
 type fieldItem struct {
 	name     string
+	idx      int // of the name, in the bound values
 	ellipsis bool
 }
 
@@ -324,7 +326,7 @@ func lexFields(s string, base int, fail func(int, string, ...any) error) ([]toke
 type fieldParser struct {
 	toks  []token
 	pos   int
-	names map[string]bool
+	names map[string]int // field name → index in the bound values
 	fail  func(int, string, ...any) error
 }
 
@@ -342,7 +344,7 @@ func (p *Pattern) parseFields(t string, fail func(int, string, ...any) error) er
 	if err != nil {
 		return err
 	}
-	fp := &fieldParser{toks: toks, names: map[string]bool{}, fail: fail}
+	fp := &fieldParser{toks: toks, names: map[string]int{}, fail: fail}
 	var conds []condExpr
 	for {
 		tk := fp.next()
@@ -355,11 +357,11 @@ func (p *Pattern) parseFields(t string, fail func(int, string, ...any) error) er
 			if !validFieldName(tk.text) {
 				return fail(tk.off, "field name %q: want letters, digits and _", tk.text)
 			}
-			if fp.names[tk.text] {
+			if _, dup := fp.names[tk.text]; dup {
 				return fail(tk.off, "field %q is named twice", tk.text)
 			}
-			fp.names[tk.text] = true
-			p.fields = append(p.fields, fieldItem{name: tk.text})
+			fp.names[tk.text] = len(fp.names)
+			p.fields = append(p.fields, fieldItem{name: tk.text, idx: len(fp.names) - 1})
 			if fp.peek().kind == tokOp {
 				// The field's condition starts with its own comparison:
 				// "dstport = 80 || dstport = 8080".
@@ -403,7 +405,9 @@ func (p *Pattern) parseFields(t string, fail func(int, string, ...any) error) er
 	if len(conds) > 0 {
 		p.hasCond = true
 		p.cond = andExpr(conds)
+		p.and = p.cond.required(nil)
 	}
+	p.named = len(fp.names)
 	return nil
 }
 
@@ -494,14 +498,16 @@ func (fp *fieldParser) parseUnary() (condExpr, error) {
 
 // condExpr is a boolean condition on the fields of an event.
 type condExpr interface {
-	eval(f map[string]string) bool
-	check(names map[string]bool, fail func(int, string, ...any) error) error
+	eval(f []string) bool
+	check(names map[string]int, fail func(int, string, ...any) error) error
+	// required appends substrings a message must hold to satisfy it.
+	required(to []string) []string
 }
 
 type andExpr []condExpr
 type orExpr []condExpr
 
-func (a andExpr) eval(f map[string]string) bool {
+func (a andExpr) eval(f []string) bool {
 	for _, c := range a {
 		if !c.eval(f) {
 			return false
@@ -510,7 +516,7 @@ func (a andExpr) eval(f map[string]string) bool {
 	return true
 }
 
-func (a andExpr) check(n map[string]bool, fail func(int, string, ...any) error) error {
+func (a andExpr) check(n map[string]int, fail func(int, string, ...any) error) error {
 	for _, c := range a {
 		if err := c.check(n, fail); err != nil {
 			return err
@@ -519,7 +525,7 @@ func (a andExpr) check(n map[string]bool, fail func(int, string, ...any) error) 
 	return nil
 }
 
-func (o orExpr) eval(f map[string]string) bool {
+func (o orExpr) eval(f []string) bool {
 	for _, c := range o {
 		if c.eval(f) {
 			return true
@@ -528,12 +534,23 @@ func (o orExpr) eval(f map[string]string) bool {
 	return false
 }
 
-func (o orExpr) check(n map[string]bool, fail func(int, string, ...any) error) error {
+func (o orExpr) check(n map[string]int, fail func(int, string, ...any) error) error {
 	return andExpr(o).check(n, fail)
 }
 
+func (a andExpr) required(to []string) []string {
+	for _, c := range a {
+		to = c.required(to)
+	}
+	return to
+}
+
+// required of an OR is nothing: no one term is needed.
+func (o orExpr) required(to []string) []string { return to }
+
 type compare struct {
 	field string
+	idx   int
 	op    string
 	off   int
 	str   string
@@ -541,15 +558,26 @@ type compare struct {
 	isNum bool
 }
 
-func (c *compare) check(names map[string]bool, fail func(int, string, ...any) error) error {
-	if !names[c.field] {
+func (c *compare) check(names map[string]int, fail func(int, string, ...any) error) error {
+	i, ok := names[c.field]
+	if !ok {
 		return fail(c.off, "condition on %q, which is not a field of the pattern", c.field)
 	}
+	c.idx = i
 	return nil
 }
 
-func (c *compare) eval(f map[string]string) bool {
-	v := f[c.field]
+// required: a field equal to a string without wildcards is in the
+// message.
+func (c *compare) required(to []string) []string {
+	if c.op == "=" && !c.isNum && c.str != "" && !strings.Contains(c.str, "*") {
+		return append(to, c.str)
+	}
+	return to
+}
+
+func (c *compare) eval(f []string) bool {
+	v := f[c.idx]
 	if c.isNum {
 		n, err := strconv.ParseFloat(v, 64)
 		if err != nil {
@@ -645,13 +673,19 @@ func splitFields(msg string, out []string) []string {
 func (p *Pattern) matchFields(msg string) bool {
 	var buf [32]string
 	fields := splitFields(msg, buf[:0])
-	bound := make(map[string]string, len(p.fields))
+	var store [32]string
+	bound := store[:0]
+	if p.named > len(store) {
+		bound = make([]string, p.named)
+	} else {
+		bound = store[:p.named]
+	}
 	return p.bind(0, fields, bound)
 }
 
 // bind assigns fields to the pattern's items from item i on, trying every
 // length for each "...", and evaluates the conditions once all are bound.
-func (p *Pattern) bind(i int, fields []string, bound map[string]string) bool {
+func (p *Pattern) bind(i int, fields []string, bound []string) bool {
 	if i == len(p.fields) {
 		if len(fields) != 0 {
 			return false
@@ -663,7 +697,7 @@ func (p *Pattern) bind(i int, fields []string, bound map[string]string) bool {
 		if len(fields) == 0 {
 			return false
 		}
-		bound[it.name] = fields[0]
+		bound[it.idx] = fields[0]
 		return p.bind(i+1, fields[1:], bound)
 	}
 	// Fixed items after this ellipsis up to the next one bound the

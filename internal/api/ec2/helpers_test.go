@@ -36,6 +36,12 @@ type env struct {
 
 func start(t testing.TB, opts ec2.Options) *env {
 	t.Helper()
+	return startAuthz(t, opts, nil)
+}
+
+// startAuthz serves with authz deciding every call (nil: root only).
+func startAuthz(t testing.TB, opts ec2.Options, authz api.Authorizer) *env {
+	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
 	db, err := api.OpenDB(ctx, dir)
@@ -48,7 +54,7 @@ func start(t testing.TB, opts ec2.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := apitest.Start(t, api.Options{Services: []api.Service{svc, control.NewService(svc, control.ServiceOptions{PollWait: 5 * time.Second})}})
+	srv := apitest.Start(t, api.Options{Authorizer: authz, Services: []api.Service{svc, control.NewService(svc, control.ServiceOptions{PollWait: 5 * time.Second})}})
 	return &env{svc: svc, srv: srv, cli: srv.NewCLI(), dir: dir}
 }
 

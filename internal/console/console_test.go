@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,6 +113,23 @@ func TestSessionCookie(t *testing.T) {
 		return strings.HasPrefix(s, "flowlog_session=") && strings.Contains(s, "; Secure") && strings.Contains(s, "HttpOnly") && strings.Contains(s, "SameSite=Strict")
 	}) {
 		t.Errorf("login over TLS: %d %q", rec.Code, sc)
+	}
+}
+
+func TestSessionExpires(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	e := startEnvWith(t, func(o *console.Options) { o.Now = clock; o.SessionTTL = time.Hour })
+	c := e.client(t)
+	c.mustLogin()
+	var fls struct{ FlowLogs []any }
+	c.getJSON("/console/api/flowlogs", &fls)
+	mu.Lock()
+	now = now.Add(time.Hour + time.Second)
+	mu.Unlock()
+	if res, _ := c.do("GET", "/console/api/flowlogs", nil, nil); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("after the session's lifetime: %s", res.Status)
 	}
 }
 

@@ -308,9 +308,6 @@ func (h *Handler) records(w http.ResponseWriter, r *http.Request, s *session) {
 		h.writeAPIError(w, err)
 		return
 	}
-	type column struct {
-		Key string `json:"key"`
-	}
 	var cols []string
 	rows := [][]any{}
 	for _, line := range pw.lines {

@@ -226,6 +226,9 @@ func TestBrowser(t *testing.T) {
 		fl.LogFormat != wantFormat || len(fl.Tags) != 1 || fl.Tags[0].Key != "team" || fl.Tags[0].Value != "network" || fl.TrafficType != "ALL" {
 		t.Fatalf("created %+v", fl)
 	}
+	if st := b.text("#status"); st != "Created "+fl.ID+"." {
+		t.Errorf("status after create: %q", st)
+	}
 	if row := b.text(`#flowlogs-table tr[data-id="` + fl.ID + `"]`); !strings.Contains(row, testVPC) || !strings.Contains(row, dest) || !strings.Contains(row, "team=network") {
 		t.Errorf("listed row: %q", row)
 	}

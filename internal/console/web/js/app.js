@@ -31,6 +31,12 @@ export function showError(e) {
   announce(e instanceof ApiError ? `${e.code}: ${e.message}` : String(e.message || e), true);
 }
 
+let flash = '';
+
+// announceNext says msg once the next page has rendered (a route change
+// clears the status line).
+export function announceNext(msg) { flash = msg; }
+
 export function go(hash) {
   if (location.hash === hash) route();
   else location.hash = hash;
@@ -68,6 +74,7 @@ async function route() {
   }
   view.setAttribute('aria-busy', 'false');
   if (seq === routing) {
+    if (flash) { announce(flash); flash = ''; }
     const h1 = view.querySelector('h1');
     if (h1) { h1.tabIndex = -1; h1.focus({preventScroll: true}); }
     document.title = (h1 ? h1.textContent + ' · ' : '') + 'flowlog console';

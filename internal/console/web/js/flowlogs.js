@@ -2,7 +2,7 @@
 // and the create form with its resource picker and format builder.
 import {get, post, del, query, ApiError} from './api.js';
 import {h, field, select, fmtTime} from './dom.js';
-import {announce, showError, go} from './app.js';
+import {announce, announceNext, showError, go} from './app.js';
 
 const trafficTypes = [['ALL', 'All'], ['ACCEPT', 'Accepted'], ['REJECT', 'Rejected']];
 const destTypes = [
@@ -199,7 +199,7 @@ export async function create(view) {
       }
       if (res.flowLogIds.length) {
         announce('Created ' + res.flowLogIds.join(', ') + '.');
-        if (!res.unsuccessful.length) { go('#/flowlogs'); announce('Created ' + res.flowLogIds.join(', ') + '.'); }
+        if (!res.unsuccessful.length) { announceNext('Created ' + res.flowLogIds.join(', ') + '.'); go('#/flowlogs'); }
       }
     } catch (err) {
       errorBox.replaceChildren(h('h2', {}, 'The flow log was not created'), h('p', {}, err instanceof ApiError ? `${err.code}: ${err.message}` : String(err)));

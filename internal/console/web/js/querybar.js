@@ -40,6 +40,10 @@ export async function queryBar(view, page, title, id, params) {
     append(view, h('p', {class: 'error', role: 'alert'}, `No flow log ${id}.`));
     return null;
   }
+  if (!readable.includes(fl)) {
+    append(view, h('p', {class: 'error', role: 'alert'}, `Flow log ${id} delivers to ${fl.destinationType}: its records cannot be read back here.`));
+    return null;
+  }
   const tabs = h('nav', {class: 'tabs', 'aria-label': 'Views of ' + id},
     [['records', 'Records'], ['charts', 'Charts'], ['connections', 'Conversations']].map(([pg, t]) =>
       h('a', {href: `#/${pg}/${id}` + query(p), 'aria-current': pg === page ? 'page' : null}, t)));

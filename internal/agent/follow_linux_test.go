@@ -200,6 +200,7 @@ func runs(a *Agent, id string) bool { return slices.Contains(a.FlowLogIDs(), id)
 // the other delivers (SUCCESS), and a deleted one stops with its open
 // records flushed to its directory.
 func TestFollowServer(t *testing.T) {
+	t.Parallel() // its own namespaces, server and directories
 	apitest.RequireCLI(t)
 	l := newLab(t)
 	srv := startControl(t, t.TempDir(), "127.0.0.1:0")
@@ -314,6 +315,7 @@ func countFiles(t *testing.T, dir string) int {
 // server cannot be reached rather than at every try, and follows the
 // server again when it is back: a flow log deleted then stops.
 func TestFollowServerDown(t *testing.T) {
+	t.Parallel() // its own namespaces, server and directories
 	apitest.RequireCLI(t)
 	l := newLab(t)
 	store := t.TempDir()
@@ -347,7 +349,7 @@ func TestFollowServerDown(t *testing.T) {
 	if err := netlab.TCP(l.nsA, src, l.nsB, dst, 500, 500, false); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(4 * time.Second) // tries at about 0, 1, 3 s
+	time.Sleep(2500 * time.Millisecond) // tries at about 0, 0.5-1 and 1.5-3 s
 	if n := logs.count("server call failing", "call=Register"); n != 1 {
 		t.Errorf("%d warnings that Register fails, want 1 (once per state change)", n)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/flowlog/flowlog/flow"
 	"github.com/flowlog/flowlog/internal/aggregate"
 	"github.com/flowlog/flowlog/internal/api/apitest"
+	"github.com/flowlog/flowlog/internal/api/control"
 	"github.com/flowlog/flowlog/internal/api/ec2"
 	"github.com/flowlog/flowlog/internal/capture/pcapfile"
 	"github.com/flowlog/flowlog/internal/inventory"
@@ -295,12 +296,24 @@ func TestBrowser(t *testing.T) {
 	}
 	b.shot("08-conversation")
 
-	// Inventory: the interface is covered by the new flow log.
+	// The agent reports its delivery: failing now, with the end of the
+	// last record it delivered.
+	lastEnd := time.Date(2015, 1, 13, 13, 13, 29, 0, time.UTC)
+	if err := e.ec2.ReportStatus(context.Background(), control.StatusReport{AgentID: "agent-1", FlowLogs: []control.FlowLogStatus{
+		{FlowLogID: fl.ID, Status: "FAILED", Message: "write /var/log/flowlog: no space left on device", Records: 6383, LastRecordEnd: lastEnd}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Inventory: the interface is covered by the new flow log, and shows
+	// its last record.
 	b.do("inventory",
 		chromedp.Navigate(b.base+"/#/inventory"),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-id="`+testENI+`"]`)))
 	if cov := b.text(`tr[data-id="` + testENI + `"] .coverage`); !strings.Contains(cov, fl.ID) {
 		t.Errorf("coverage of %s: %q", testENI, cov)
+	}
+	if row := b.text(`tr[data-id="` + testENI + `"]`); !strings.Contains(row, "2015-01-13 13:13:29Z") {
+		t.Errorf("last record of %s: %q", testENI, row)
 	}
 	b.shot("09-inventory")
 
@@ -310,6 +323,9 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`button[data-delete="`+fl.ID+`"]`)),
 		chromedp.Click(chromedp.CSS(`button[data-delete="`+fl.ID+`"]`)),
 		chromedp.WaitVisible(chromedp.ID("confirm-delete")))
+	if row := b.text(`#flowlogs-table tr[data-id="` + fl.ID + `"]`); !strings.Contains(row, "FAILED") || !strings.Contains(row, "no space left on device") {
+		t.Errorf("delivery status in the list: %q", row)
+	}
 	if msg := b.text("#confirm-msg"); !strings.Contains(msg, fl.ID) {
 		t.Errorf("confirmation: %q", msg)
 	}

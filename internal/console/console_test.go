@@ -116,6 +116,45 @@ func TestSessionCookie(t *testing.T) {
 	}
 }
 
+// TestIAMDecides signs in as an IAM user whose policy allows reading
+// but not creating: the console refuses the create as the API does.
+func TestIAMDecides(t *testing.T) {
+	apitest.RequireCLI(t)
+	e := startEnv(t)
+	cli := e.srv.NewCLI()
+	cli.JSON(t, nil, "iam", "create-user", "--user-name", "reader")
+	cli.JSON(t, nil, "iam", "put-user-policy", "--user-name", "reader", "--policy-name", "read", "--policy-document",
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ec2:Describe*"],"Resource":"*"}]}`)
+	var key struct {
+		AccessKey struct{ AccessKeyID, SecretAccessKey string }
+	}
+	cli.JSON(t, &key, "iam", "create-access-key", "--user-name", "reader")
+	c := e.client(t)
+	if res, body := c.login(key.AccessKey.AccessKeyID, key.AccessKey.SecretAccessKey); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("IAM user login: %s %s", res.Status, body)
+	}
+	var s struct{ Principal, CSRFToken string }
+	c.getJSON("/console/api/session", &s)
+	c.csrf = s.CSRFToken
+	if s.Principal != "arn:aws:iam::"+apitest.AccountID+":user/reader" {
+		t.Errorf("principal %q", s.Principal)
+	}
+	var fls struct{ FlowLogs []any }
+	c.getJSON("/console/api/flowlogs", &fls)
+	var inv struct{ Inventory struct{ Interfaces []any } }
+	c.getJSON("/console/api/inventory", &inv)
+	res, body := c.do("POST", "/console/api/flowlogs", strings.NewReader(`{"resourceType":"VPC","resourceIds":["`+testVPC+`"],"trafficType":"ALL","destinationType":"file","destination":"/var/log/fl"}`),
+		map[string]string{"Content-Type": "application/json", "X-CSRF-Token": c.csrf})
+	if res.StatusCode != http.StatusForbidden || !strings.Contains(body, "UnauthorizedOperation") || !strings.Contains(body, "user/reader is not authorized to perform: ec2:CreateFlowLogs") {
+		t.Errorf("create as a reader: %s %s", res.Status, body)
+	}
+	// Once the key is deactivated, the session ends.
+	cli.JSON(t, nil, "iam", "update-access-key", "--user-name", "reader", "--access-key-id", key.AccessKey.AccessKeyID, "--status", "Inactive")
+	if res, _ := c.do("GET", "/console/api/flowlogs", nil, nil); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("after the key was deactivated: %s", res.Status)
+	}
+}
+
 func TestSessionExpires(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Now()

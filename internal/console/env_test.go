@@ -19,6 +19,7 @@ import (
 	"github.com/flowlog/flowlog/internal/api/apitest"
 	"github.com/flowlog/flowlog/internal/api/control"
 	"github.com/flowlog/flowlog/internal/api/ec2"
+	"github.com/flowlog/flowlog/internal/api/iam"
 	"github.com/flowlog/flowlog/internal/api/logs"
 	"github.com/flowlog/flowlog/internal/console"
 	"github.com/flowlog/flowlog/internal/sink"
@@ -66,8 +67,14 @@ func startEnvWith(t *testing.T, opt func(*console.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	creds := api.StaticKeys{AccountID: apitest.AccountID, Keys: []api.AccessKey{{AccessKeyID: apitest.AccessKey, SecretAccessKey: apitest.SecretKey}}}
-	opts := console.Options{Credentials: creds, FlowLogs: flowLogs, Logs: lg, AccountID: apitest.AccountID, Region: apitest.Region}
+	// IAM as flowlog serve builds it: the configuration's root key first,
+	// then IAM's keys; IAM's policies decide every call.
+	idm, err := iam.New(ctx, db, iam.Config{AccountID: apitest.AccountID, DataDir: filepath.Join(dir, "store")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := api.CredentialChain{api.StaticKeys{AccountID: apitest.AccountID, Keys: []api.AccessKey{{AccessKeyID: apitest.AccessKey, SecretAccessKey: apitest.SecretKey}}}, idm}
+	opts := console.Options{Credentials: creds, Authorizer: idm, FlowLogs: flowLogs, Logs: lg, AccountID: apitest.AccountID, Region: apitest.Region}
 	if opt != nil {
 		opt(&opts)
 	}
@@ -75,7 +82,7 @@ func startEnvWith(t *testing.T, opt func(*console.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := apitest.Start(t, api.Options{Credentials: creds, Services: []api.Service{flowLogs, lg}, Console: h})
+	srv := apitest.Start(t, api.Options{Credentials: creds, Authorizer: idm, Services: []api.Service{flowLogs, lg, idm}, Console: h})
 	reg := control.Registration{AgentID: "agent-1", Hostname: "host-1", InstanceID: "i-0c0501e0a1b2c3d4e", AccountID: apitest.AccountID, Region: apitest.Region,
 		VPCs:    []control.VPC{{VPCID: testVPC, CIDRBlocks: []string{"10.200.0.0/16"}}},
 		Subnets: []control.Subnet{{SubnetID: testSubnet, VPCID: testVPC, CIDRBlocks: []string{"10.200.1.0/24"}, AZID: "use1-az1"}},

@@ -138,6 +138,14 @@ func (b *browser) shot(name string) {
 	if err := os.WriteFile(filepath.Join(b.shots, name+".png"), buf, 0o644); err != nil {
 		b.t.Error(err)
 	}
+	// Every control has a label, every button a name, every chart a title.
+	if bad, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`[
+		...[...document.querySelectorAll('input:not([type=hidden]), select, textarea')].filter(el => !el.labels.length && !el.getAttribute('aria-label')).map(el => 'unlabelled ' + el.outerHTML.slice(0, 80)),
+		...[...document.querySelectorAll('button, a[href]')].filter(el => !el.textContent.trim() && !el.getAttribute('aria-label')).map(el => 'nameless ' + el.outerHTML.slice(0, 80)),
+		...[...document.querySelectorAll('svg')].filter(el => el.getAttribute('role') !== 'img' || !el.querySelector('title')).map(el => 'untitled chart ' + el.id),
+	]`)); err != nil || len(bad) > 0 {
+		b.t.Errorf("page %s: %v %q", name, err, bad)
+	}
 	// What a script bug leaves on a page.
 	if bad, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`(document.querySelector('main').innerText.match(/\[object \w+\]|\bnull\b|\bundefined\b|\bNaN\b/) || [''])[0]`)); bad != "" {
 		b.t.Errorf("page %s shows %q", name, bad)
@@ -280,6 +288,11 @@ func TestBrowser(t *testing.T) {
 		chromedp.Navigate(b.base+"/#/connections/"+fl.ID),
 		chromedp.WaitVisible(chromedp.CSS("#connections-table .conv-link")))
 	b.shot("07-conversations")
+	// Keyboard focus is visible: Tab from the filter onto the Apply button.
+	b.do("tab", chromedp.Focus(chromedp.ID("qb-where")), chromedp.KeyEvent(kb.Tab))
+	if f := eval[string](b, `document.activeElement.id + ' ' + getComputedStyle(document.activeElement).outlineStyle`); f != "qb-apply solid" {
+		t.Errorf("focus after Tab: %q, want the Apply button with a visible outline", f)
+	}
 	// The first conversation whose handshake the records show, opened
 	// with the keyboard.
 	b.do("conversation",

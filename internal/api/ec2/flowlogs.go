@@ -752,7 +752,10 @@ func (s *Service) loadFlowLogs(ctx context.Context, after int64, ids []string, l
 	}
 	// A flow log fails while any agent reports failing it; the earliest
 	// failing agent (by id) gives the message, so the answer is stable.
-	rows, err = tx.QueryContext(ctx, `SELECT flow_log_id, message FROM ec2_flow_log_status WHERE status = 'FAILED' ORDER BY flow_log_id, agent_id DESC`)
+	// A report older than StatusTTL no longer counts: agents report every
+	// few seconds, so it is from an agent that is gone.
+	rows, err = tx.QueryContext(ctx, `SELECT flow_log_id, message FROM ec2_flow_log_status WHERE status = 'FAILED' AND reported_ms >= ?
+		ORDER BY flow_log_id, agent_id DESC`, s.opts.Now().Add(-StatusTTL).UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("read delivery status: %w", err)
 	}

@@ -3,10 +3,12 @@ package ec2_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/flowlog/flowlog/internal/api"
+	"github.com/flowlog/flowlog/internal/api/control"
 	"github.com/flowlog/flowlog/internal/api/ec2"
 )
 
@@ -64,5 +66,40 @@ func TestGoAPI(t *testing.T) {
 	}
 	if _, err := e.svc.DescribeFlowLogs(ctx, ec2.DescribeFlowLogsInput{Filters: []ec2.Filter{{Name: "bogus", Values: []string{"x"}}}}); code(err) != "InvalidParameterValue" {
 		t.Fatalf("bogus filter: %v", err)
+	}
+}
+
+// A FAILED report counts while it is renewed; one from an agent that
+// stopped reporting expires after StatusTTL.
+func TestFailedStatusExpires(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	e := start(t, ec2.Options{Now: clock})
+	e.register(t, registration("a1", "vpc-0a1b2c3d", 1))
+	ctx := context.Background()
+	out, err := e.svc.CreateFlowLogs(ctx, nil, ec2.CreateFlowLogsInput{ResourceType: "VPC", ResourceIDs: []string{"vpc-0a1b2c3d"}, TrafficType: "ALL",
+		LogDestinationType: "kafka", LogDestination: "kafka://127.0.0.1:9/flows"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.ReportStatus(ctx, control.StatusReport{AgentID: "a1", FlowLogs: []control.FlowLogStatus{{FlowLogID: out.FlowLogIDs[0], Status: "FAILED", Message: "dial tcp 127.0.0.1:9: connection refused"}}}); err != nil {
+		t.Fatal(err)
+	}
+	status := func() string {
+		d, err := e.svc.DescribeFlowLogs(ctx, ec2.DescribeFlowLogsInput{FlowLogIDs: out.FlowLogIDs})
+		if err != nil || len(d.FlowLogs) != 1 {
+			t.Fatal(d, err)
+		}
+		return d.FlowLogs[0].DeliverLogsStatus + " " + d.FlowLogs[0].DeliverLogsErrorMessage
+	}
+	if s := status(); s != "FAILED dial tcp 127.0.0.1:9: connection refused" {
+		t.Fatalf("fresh report: %q", s)
+	}
+	mu.Lock()
+	now = now.Add(ec2.StatusTTL + time.Second)
+	mu.Unlock()
+	if s := status(); s != "SUCCESS " {
+		t.Fatalf("expired report: %q", s)
 	}
 }

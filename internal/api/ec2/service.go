@@ -38,6 +38,9 @@ const (
 	// VPC, subnet or network interface (an interface can still be
 	// covered by six: two of its own, two of its subnet, two of its VPC).
 	DefaultMaxFlowLogsPerResource = 2
+	// StatusTTL is how long an agent's FAILED report keeps a flow log
+	// FAILED without being renewed (agents report every ~10 s).
+	StatusTTL = 5 * time.Minute
 	// maxResourceIDs bounds ResourceId.N of one CreateFlowLogs, as AWS.
 	maxResourceIDs = 1000
 	// maxTags bounds the tags of one flow log, as AWS.

@@ -72,6 +72,13 @@ func TestNoDataWithoutSession(t *testing.T) {
 			t.Errorf("GET %s without a session: %s %s", p, res.Status, body)
 		}
 	}
+	// The assets are public, but not listed.
+	if res, body := c.do("GET", "/static/js/app.js", nil, nil); res.StatusCode != http.StatusOK || !strings.Contains(res.Header.Get("Content-Type"), "javascript") || !strings.Contains(body, "import") {
+		t.Errorf("GET /static/js/app.js: %s %s", res.Status, res.Header.Get("Content-Type"))
+	}
+	if res, _ := c.do("GET", "/static/js/", nil, nil); res.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /static/js/: %s", res.Status)
+	}
 	res, _ := c.do("GET", "/", nil, nil)
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/login" {
 		t.Errorf("GET / without a session: %s to %q", res.Status, res.Header.Get("Location"))

@@ -436,6 +436,11 @@ func (s *Service) CreateFlowLogs(ctx context.Context, call *api.Call, in CreateF
 	err = api.InTx(ctx, s.db, func(tx *sql.Tx) error {
 		out, created = CreateFlowLogsOutput{}, false
 		if in.ClientToken != "" {
+			// Forget expired tokens as new ones come: the table stays
+			// bounded by a day of creates.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM ec2_client_tokens WHERE created_ms < ?`, s.opts.Now().Add(-ClientTokenTTL).UnixMilli()); err != nil {
+				return fmt.Errorf("expire client tokens: %w", err)
+			}
 			var oldHash, resp string
 			err := tx.QueryRowContext(ctx, `SELECT request_hash, response FROM ec2_client_tokens WHERE token = ?`, in.ClientToken).Scan(&oldHash, &resp)
 			switch {

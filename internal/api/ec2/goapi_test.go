@@ -103,3 +103,33 @@ func TestFailedStatusExpires(t *testing.T) {
 		t.Fatalf("expired report: %q", s)
 	}
 }
+
+// A ClientToken is remembered for ClientTokenTTL, then forgotten.
+func TestClientTokenExpires(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	e := start(t, ec2.Options{Now: clock})
+	e.register(t, registration("a1", "vpc-0a1b2c3d", 1))
+	ctx := context.Background()
+	in := ec2.CreateFlowLogsInput{ResourceType: "VPC", ResourceIDs: []string{"vpc-0a1b2c3d"}, TrafficType: "ALL",
+		LogDestinationType: "file", LogDestination: "/var/log/flows", ClientToken: "t1"}
+	first, err := e.svc.CreateFlowLogs(ctx, nil, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(ec2.ClientTokenTTL - time.Minute)
+	mu.Unlock()
+	if again, err := e.svc.CreateFlowLogs(ctx, nil, in); err != nil || again.FlowLogIDs[0] != first.FlowLogIDs[0] {
+		t.Fatalf("retry within the TTL: %+v, %v", again, err)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Minute)
+	mu.Unlock()
+	// Expired: the token is new again, and the flow log exists already.
+	late, err := e.svc.CreateFlowLogs(ctx, nil, in)
+	if err != nil || len(late.Unsuccessful) != 1 || late.Unsuccessful[0].Code != "FlowLogAlreadyExists" {
+		t.Fatalf("retry after the TTL: %+v, %v", late, err)
+	}
+}

@@ -41,6 +41,9 @@ const (
 	// StatusTTL is how long an agent's FAILED report keeps a flow log
 	// FAILED without being renewed (agents report every ~10 s).
 	StatusTTL = 5 * time.Minute
+	// ClientTokenTTL is how long a ClientToken is remembered; AWS keeps
+	// them "at least 24 hours". A retry later than that creates again.
+	ClientTokenTTL = 24 * time.Hour
 	// maxResourceIDs bounds ResourceId.N of one CreateFlowLogs, as AWS.
 	maxResourceIDs = 1000
 	// maxTags bounds the tags of one flow log, as AWS.
@@ -141,6 +144,7 @@ var schema = []string{
 		response TEXT NOT NULL,
 		created_ms INTEGER NOT NULL
 	)`,
+	`CREATE INDEX IF NOT EXISTS ec2_client_tokens_created ON ec2_client_tokens(created_ms)`,
 	`CREATE TABLE IF NOT EXISTS ec2_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
 	`CREATE TABLE IF NOT EXISTS ec2_agents (
 		agent_id TEXT PRIMARY KEY,

@@ -80,6 +80,7 @@ func writeEvents(t *testing.T, events []cliEvent) string {
 // streams, events in and out, filters, pagination, tags, deletion and the
 // errors the CLI reports.
 func TestAWSCLI(t *testing.T) {
+	t.Parallel()
 	svc, srv := start(t, logs.Options{})
 	ctx := context.Background()
 	cli := srv.NewCLI()
@@ -277,34 +278,6 @@ func TestAWSCLI(t *testing.T) {
 		t.Errorf("storedBytes = %+v, want %d", groups.LogGroups, stored)
 	}
 
-	// Tags, both APIs.
-	var tags struct{ Tags map[string]string }
-	run(nil, "logs", "tag-resource", "--resource-arn", "arn:aws:logs:us-east-1:123456789012:log-group:"+group, "--tags", "owner=me")
-	run(&tags, "logs", "list-tags-log-group", "--log-group-name", group)
-	if len(tags.Tags) != 3 || tags.Tags["team"] != "net" || tags.Tags["owner"] != "me" {
-		t.Errorf("tags = %v", tags.Tags)
-	}
-	run(nil, "logs", "untag-resource", "--resource-arn", "arn:aws:logs:us-east-1:123456789012:log-group:"+group, "--tag-keys", "env")
-	run(&tags, "logs", "list-tags-for-resource", "--resource-arn", "arn:aws:logs:us-east-1:123456789012:log-group:"+group+":*")
-	if len(tags.Tags) != 2 || tags.Tags["env"] != "" {
-		t.Errorf("tags after untag = %v", tags.Tags)
-	}
-
-	// Pagination of groups: 7 groups, 2 a page.
-	for i := range 6 {
-		if err := svc.CreateGroup(ctx, fmt.Sprintf("/other/g%d", i), "", nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	run(&groups, "logs", "describe-log-groups", "--page-size", "2")
-	if len(groups.LogGroups) != 7 {
-		t.Errorf("describe-log-groups --page-size 2: %d groups, want 7", len(groups.LogGroups))
-	}
-	run(&groups, "logs", "describe-log-groups", "--log-group-name-pattern", "G3")
-	if len(groups.LogGroups) != 1 || groups.LogGroups[0].LogGroupName != "/other/g3" {
-		t.Errorf("describe-log-groups --log-group-name-pattern G3 = %+v", groups.LogGroups)
-	}
-
 	// Deletion.
 	run(nil, "logs", "delete-retention-policy", "--log-group-name", group)
 	run(nil, "logs", "delete-log-stream", "--log-group-name", group, "--log-stream-name", "eni-2-all")
@@ -325,4 +298,53 @@ func TestAWSCLI(t *testing.T) {
 	if len(got.Events) != 0 {
 		t.Errorf("a re-created group shows %d old events", len(got.Events))
 	}
+}
+
+// TestAWSCLIGroups: tags both ways and pagination of groups, with the
+// real AWS CLI.
+func TestAWSCLIGroups(t *testing.T) {
+	t.Parallel()
+	svc, srv := start(t, logs.Options{})
+	ctx := context.Background()
+	cli := srv.NewCLI()
+	const group = "/flowlog/vpc-0a1b2c3d"
+	run := func(v any, args ...string) {
+		t.Helper()
+		if v != nil {
+			reflect.ValueOf(v).Elem().SetZero()
+		}
+		cli.JSON(t, v, args...)
+	}
+	run(nil, "logs", "create-log-group", "--log-group-name", group, "--tags", "team=net,env=test")
+	var groups struct {
+		LogGroups []struct{ LogGroupName string }
+	}
+	// Tags, both APIs.
+	var tags struct{ Tags map[string]string }
+	run(nil, "logs", "tag-resource", "--resource-arn", "arn:aws:logs:us-east-1:123456789012:log-group:"+group, "--tags", "owner=me")
+	run(&tags, "logs", "list-tags-log-group", "--log-group-name", group)
+	if len(tags.Tags) != 3 || tags.Tags["team"] != "net" || tags.Tags["owner"] != "me" {
+		t.Errorf("tags = %v", tags.Tags)
+	}
+	run(nil, "logs", "untag-resource", "--resource-arn", "arn:aws:logs:us-east-1:123456789012:log-group:"+group, "--tag-keys", "env")
+	run(&tags, "logs", "list-tags-for-resource", "--resource-arn", "arn:aws:logs:us-east-1:123456789012:log-group:"+group+":*")
+	if len(tags.Tags) != 2 || tags.Tags["env"] != "" {
+		t.Errorf("tags after untag = %v", tags.Tags)
+	}
+
+	// Pagination: 7 groups, 2 a page.
+	for i := range 6 {
+		if err := svc.CreateGroup(ctx, fmt.Sprintf("/other/g%d", i), "", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(&groups, "logs", "describe-log-groups", "--page-size", "2")
+	if len(groups.LogGroups) != 7 {
+		t.Errorf("describe-log-groups --page-size 2: %d groups, want 7", len(groups.LogGroups))
+	}
+	run(&groups, "logs", "describe-log-groups", "--log-group-name-pattern", "G3")
+	if len(groups.LogGroups) != 1 || groups.LogGroups[0].LogGroupName != "/other/g3" {
+		t.Errorf("describe-log-groups --log-group-name-pattern G3 = %+v", groups.LogGroups)
+	}
+
 }

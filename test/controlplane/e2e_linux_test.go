@@ -170,6 +170,19 @@ func readDir(t *testing.T, dir string) []flow.Record {
 	return recs
 }
 
+// waitObjects waits until dir holds an object.
+func waitObjects(t *testing.T, dir string, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for countObjects(dir) == 0 {
+		if time.Since(start) > within {
+			t.Fatalf("no object in %s within %s", dir, within)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
 func countObjects(dir string) int {
 	n := 0
 	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
@@ -294,6 +307,7 @@ server:
 	records := filepath.Join(dir, "records")
 	const format = "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} ${log-status} ${vpc-id} ${subnet-id}"
 	invoked := time.Now()
+	fileInvoked := invoked
 	fileLog := create("--resource-type", "VPC", "--resource-ids", vpc, "--traffic-type", "ALL",
 		"--log-destination-type", "file", "--log-destination", records, "--log-format", format, "--max-aggregation-interval", "60")
 	t.Logf("file flow log %s running %s after create-flow-logs was invoked", fileLog, running(fileLog, invoked).Round(time.Millisecond))
@@ -309,6 +323,15 @@ server:
 	src, dst := netip.AddrPortFrom(pA.Addr(), port), netip.AddrPortFrom(pB.Addr(), 8080)
 	if err := netlab.TCP(nsA, src, nsB, dst, 2000, 6000, false); err != nil {
 		t.Fatal(err)
+	}
+
+	if os.Getenv("FLOWLOG_E2E_WINDOW") != "" {
+		// Opt-in (up to a minute longer): the records of the first
+		// window, published when it closes, without a delete to flush.
+		waitObjects(t, records, 70*time.Second)
+		end := fileInvoked.Truncate(time.Minute).Add(time.Minute) // windows are aligned to the minute
+		t.Logf("first object in the directory %s after create-flow-logs was invoked: its window ended %s after, published %s after the end",
+			time.Since(fileInvoked).Round(time.Millisecond), end.Sub(fileInvoked).Round(time.Millisecond), time.Since(end).Round(time.Millisecond))
 	}
 
 	type described struct {

@@ -28,7 +28,8 @@ const MaxPatternLength = 1024
 //     square brackets is one field) and constrains them with = != < <=
 //     > >=, joined by && and || and grouped with parentheses. A number
 //     compares numerically; a string matches the whole field, * being a
-//     wildcard. "..." stands for any number of fields; without it the
+//     wildcard; = %regex% and != %regex% match a regular expression
+//     anywhere in the field. "..." stands for any number of fields; without it the
 //     message must have exactly as many fields as the pattern.
 //
 // JSON patterns ({ $.field = … }) and anything else unrecognized are
@@ -101,6 +102,9 @@ func ParsePattern(src string) (*Pattern, error) {
 	case t[0] == '%':
 		if len(t) < 2 || t[len(t)-1] != '%' {
 			return nil, fail(0, "a regular expression pattern must end with %%")
+		}
+		if k := strings.IndexByte(t[1:len(t)-1], '%'); k >= 0 {
+			return nil, fail(1+k, "one %%regex%% per pattern: combine alternatives with | inside it")
 		}
 		re, err := regexp.Compile(t[1 : len(t)-1])
 		if err != nil {
@@ -249,6 +253,7 @@ const (
 	tokRParen
 	tokComma
 	tokRBracket
+	tokRegex // %…%
 )
 
 type token struct {
@@ -308,9 +313,16 @@ func lexFields(s string, base int, fail func(int, string, ...any) error) ([]toke
 			}
 			toks = append(toks, token{tokString, v, base + i})
 			i += n
+		case c == '%':
+			j := strings.IndexByte(s[i+1:], '%')
+			if j < 0 {
+				return nil, fail(base+i, "a regular expression must end with %%")
+			}
+			toks = append(toks, token{tokRegex, s[i+1 : i+1+j], base + i})
+			i += j + 2
 		default:
 			j := i
-			for j < len(s) && !strings.ContainsRune(" \t,]()&|=!<>\"", rune(s[j])) {
+			for j < len(s) && !strings.ContainsRune(" \t,]()&|=!<>\"%", rune(s[j])) {
 				if s[j] == '[' || s[j] == '{' || s[j] == '$' {
 					return nil, fail(base+j, "%q is not supported in a space-delimited pattern", s[j])
 				}
@@ -481,10 +493,21 @@ func (fp *fieldParser) parseUnary() (condExpr, error) {
 		return nil, fp.fail(op.off, "want = != < <= > >= after %q", tk.text)
 	}
 	v := fp.next()
-	if v.kind != tokWord && v.kind != tokString {
+	if v.kind != tokWord && v.kind != tokString && v.kind != tokRegex {
 		return nil, fp.fail(v.off, "want a value after %s", op.text)
 	}
 	c := &compare{field: tk.text, op: op.text, off: tk.off, str: v.text}
+	if v.kind == tokRegex {
+		if op.text != "=" && op.text != "!=" {
+			return nil, fp.fail(op.off, "a regular expression compares with = or != only")
+		}
+		re, err := regexp.Compile(v.text)
+		if err != nil {
+			return nil, fp.fail(v.off+1, "regular expression: %v", err)
+		}
+		c.re = re
+		return c, nil
+	}
 	if v.kind == tokWord {
 		if n, err := strconv.ParseFloat(v.text, 64); err == nil {
 			c.num, c.isNum = n, true
@@ -556,6 +579,7 @@ type compare struct {
 	str   string
 	num   float64
 	isNum bool
+	re    *regexp.Regexp // a %regex% value: matches anywhere in the field
 }
 
 func (c *compare) check(names map[string]int, fail func(int, string, ...any) error) error {
@@ -570,7 +594,7 @@ func (c *compare) check(names map[string]int, fail func(int, string, ...any) err
 // required: a field equal to a string without wildcards is in the
 // message.
 func (c *compare) required(to []string) []string {
-	if c.op == "=" && !c.isNum && c.str != "" && !strings.Contains(c.str, "*") {
+	if c.op == "=" && !c.isNum && c.re == nil && c.str != "" && !strings.Contains(c.str, "*") {
 		return append(to, c.str)
 	}
 	return to
@@ -578,6 +602,9 @@ func (c *compare) required(to []string) []string {
 
 func (c *compare) eval(f []string) bool {
 	v := f[c.idx]
+	if c.re != nil {
+		return c.re.MatchString(v) == (c.op == "=")
+	}
 	if c.isNum {
 		n, err := strconv.ParseFloat(v, 64)
 		if err != nil {

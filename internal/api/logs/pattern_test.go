@@ -49,6 +49,9 @@ func TestPatternMatches(t *testing.T) {
 		{`[ip, user, ..., status = "4*"]`, []string{`1.2.3.4 - [10/Oct/2000:13:55:36 -0700] "GET /a.gif" 404`}, []string{`1.2.3.4 - x 200`}},
 		{`[ip, user, time, request, status]`, []string{`1.2.3.4 - [10/Oct/2000:13:55:36 -0700] "GET /a.gif HTTP/1.0" 404`}, nil},
 		{"[..., src, dst, sp, dp, ..., action = REJECT, status]", []string{reject, web}, []string{accept}},
+		{"[..., src = %^10\\.0\\.2\\.%, dst, sp, dp = %^(22|80)$%, ...]", []string{}, []string{accept, reject, web}},
+		{"[..., src = %^10[.]0[.]2[.]%, dst, sp, dp = %^8080$%, ...]", []string{web}, []string{accept, reject}},
+		{"[v, a, e, src, dst, sp, dp != %^44%, ...]", []string{reject, web}, []string{accept}},
 	} {
 		p, err := ParsePattern(tc.pattern)
 		if err != nil {
@@ -79,6 +82,7 @@ func TestPatternErrors(t *testing.T) {
 		{`?`, "must be followed by a term"},
 		{`%abc`, "must end with %"},
 		{`%a(b%`, "regular expression"},
+		{`%a% %b%`, "one %regex% per pattern"},
 		{`[a, b`, "want , or ]"},
 		{`[a, b] x`, "text after the closing ]"},
 		{`[a, a]`, "named twice"},
@@ -91,6 +95,9 @@ func TestPatternErrors(t *testing.T) {
 		{`[$.a]`, "not supported"},
 		{`[..., a, ..., b, ..., c]`, "more than two ..."},
 		{`[a, b = (1]`, "want a value"},
+		{`[a, b > %1%]`, "= or != only"},
+		{`[a, b = %x(%]`, "regular expression"},
+		{`[a, b = %x]`, "must end with %"},
 		{`REJECT [x]`, "only at the start"},
 		{strings.Repeat("a", 1025), "longer than 1024"},
 	} {

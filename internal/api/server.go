@@ -235,6 +235,9 @@ func (s *Server) authenticate(r *http.Request, body []byte, sr signedRequest, ca
 		return &Error{Status: http.StatusForbidden, Code: "SignatureDoesNotMatch", Message: fmt.Sprintf("Signature expired: %s is now earlier than %s or later than %s (the clocks differ by more than %s)",
 			sr.AmzDate.Format(amzDateLayout), now.Add(-s.opts.MaxClockSkew).UTC().Format(amzDateLayout), now.Add(s.opts.MaxClockSkew).UTC().Format(amzDateLayout), s.opts.MaxClockSkew)}
 	}
+	// The key id is known before it is verified: the audit trail records
+	// which key a refused request claimed.
+	call.Principal.AccessKeyID = sr.AccessKeyID
 	secret, p, err := s.opts.Credentials.Lookup(r.Context(), sr.AccessKeyID, sr.SecurityToken)
 	if err != nil {
 		return unknownKeyError(sr.Service)

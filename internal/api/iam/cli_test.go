@@ -543,7 +543,7 @@ func TestAuditTrail(t *testing.T) {
 	if ev := find("GetRole", audit.ResultError); ev.ErrorCode != "NoSuchEntity" {
 		t.Fatalf("get-role line %+v", ev)
 	}
-	if ev := find("", audit.ResultDenied); ev.ErrorCode != "InvalidClientTokenId" || ev.Principal != "" {
+	if ev := find("", audit.ResultDenied); ev.ErrorCode != "InvalidClientTokenId" || ev.Principal != "" || ev.AccessKeyID != "AKIAUNKNOWNKEY000001" {
 		t.Fatalf("unknown key line %+v", ev)
 	}
 }

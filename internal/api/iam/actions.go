@@ -476,6 +476,9 @@ func (s *Service) createRole(ctx context.Context, call *api.Call) (any, error) {
 	if trust == "" {
 		return nil, required("assumeRolePolicyDocument")
 	}
+	if nonSpaceLen(trust) > MaxTrustPolicySize {
+		return nil, limitExceeded("Cannot exceed quota for ACLSizePerRole: %d", MaxTrustPolicySize)
+	}
 	if _, err := s.parse(trust, policy.Trust); err != nil {
 		return nil, err
 	}
@@ -573,6 +576,9 @@ func (s *Service) updateAssumeRolePolicy(ctx context.Context, call *api.Call) (a
 	if doc == "" {
 		return nil, required("policyDocument")
 	}
+	if nonSpaceLen(doc) > MaxTrustPolicySize {
+		return nil, limitExceeded("Cannot exceed quota for ACLSizePerRole: %d", MaxTrustPolicySize)
+	}
 	if _, err := s.parse(doc, policy.Trust); err != nil {
 		return nil, err
 	}
@@ -587,9 +593,14 @@ func (s *Service) updateAssumeRolePolicy(ctx context.Context, call *api.Call) (a
 
 // Managed policies.
 
-// MaxManagedPolicySize is IAM's quota on a managed policy's size
-// (characters, not counting white space).
-const MaxManagedPolicySize = 6144
+// IAM's quotas on policy sizes (characters, not counting white space).
+// AWS counts a user's inline policies together; flowlog counts each.
+const (
+	MaxManagedPolicySize    = 6144
+	MaxUserInlinePolicySize = 2048
+	MaxRoleInlinePolicySize = 10240
+	MaxTrustPolicySize      = 2048
+)
 
 func nonSpaceLen(s string) int {
 	n := 0
@@ -874,6 +885,14 @@ func (s *Service) putInline(kind string) handler {
 		}
 		if doc == "" {
 			return nil, required("policyDocument")
+		}
+		max := MaxUserInlinePolicySize
+		if kind == "role" {
+			max = MaxRoleInlinePolicySize
+		}
+		if nonSpaceLen(doc) > max {
+			owner := call.Params.Get("UserName") + call.Params.Get("RoleName")
+			return nil, limitExceeded("Maximum policy size of %d bytes exceeded for %s %s", max, kind, owner)
 		}
 		if _, err := s.parse(doc, policy.Identity); err != nil {
 			return nil, err

@@ -417,6 +417,8 @@ func TestErrors(t *testing.T) {
 	e.ok(t, "DeleteRole", "RoleName", "r")
 	e.ok(t, "DeletePolicy", "PolicyArn", pub)
 	e.refused(t, notFound, "NoSuchEntity", "Policy "+pub+" was not found.", "GetPolicy", "PolicyArn", pub)
+	big := `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ec2:*","Resource":[` + strings.Repeat(`"arn:aws:ec2:*:*:vpc/vpc-0123456789",`, 60) + `"*"]}}`
+	e.refused(t, conflict, "LimitExceeded", "Maximum policy size of 2048 bytes exceeded for user bob", "PutUserPolicy", "UserName", "bob", "PolicyName", "big", "PolicyDocument", big)
 	e.refused(t, bad, "InvalidAction", "Could not find operation CreateGroup for version 2010-05-08", "CreateGroup", "GroupName", "g")
 }
 

@@ -1,0 +1,193 @@
+package logs_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
+
+	"github.com/flowlog/flowlog/internal/api"
+	"github.com/flowlog/flowlog/internal/api/apitest"
+	"github.com/flowlog/flowlog/internal/api/logs"
+)
+
+// childEnv names the store directory when the test binary runs as a
+// server for TestKillDuringPuts.
+const childEnv = "FLOWLOG_LOGS_TEST_SERVER_DIR"
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(childEnv); dir != "" {
+		if err := serveChild(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// serveChild serves the logs API on the store in dir until killed,
+// printing its address first.
+func serveChild(dir string) error {
+	ctx := context.Background()
+	db, err := api.OpenDB(ctx, dir)
+	if err != nil {
+		return err
+	}
+	svc, err := logs.New(ctx, db, logs.Options{AccountID: apitest.AccountID, Region: apitest.Region})
+	if err != nil {
+		return err
+	}
+	srv, err := api.New(api.Options{
+		Credentials: api.StaticKeys{AccountID: apitest.AccountID, Keys: []api.AccessKey{{AccessKeyID: apitest.AccessKey, SecretAccessKey: apitest.SecretKey}}},
+		Services:    []api.Service{svc},
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("LISTEN %s\n", ln.Addr())
+	return http.Serve(ln, srv)
+}
+
+func startChild(t *testing.T, dir string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("server did not start: %v", err)
+	}
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "LISTEN ")
+	if !ok {
+		t.Fatalf("server said %q", line)
+	}
+	return cmd, "http://" + addr
+}
+
+// TestKillDuringPuts: a server killed (SIGKILL) while four clients put
+// 1,000-event batches keeps every batch it acknowledged, and each batch
+// entirely or not at all.
+func TestKillDuringPuts(t *testing.T) {
+	dir := t.TempDir()
+	cmd, url := startChild(t, dir)
+	client := cloudwatchlogs.NewFromConfig(aws.Config{
+		Region:      apitest.Region,
+		Credentials: credentials.NewStaticCredentialsProvider(apitest.AccessKey, apitest.SecretKey, ""),
+		Retryer:     func() aws.Retryer { return aws.NopRetryer{} },
+	}, func(o *cloudwatchlogs.Options) { o.BaseEndpoint = aws.String(url) })
+	ctx := context.Background()
+	if _, err := client.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String("g")}); err != nil {
+		t.Fatal(err)
+	}
+	const writers, batch = 4, 1000
+	var (
+		mu    sync.Mutex
+		acked = map[string]bool{} // "w/c" of acknowledged calls
+		wg    sync.WaitGroup
+		stop  = make(chan struct{})
+	)
+	for w := range writers {
+		stream := fmt.Sprintf("s%d", w)
+		if _, err := client.CreateLogStream(ctx, &cloudwatchlogs.CreateLogStreamInput{LogGroupName: aws.String("g"), LogStreamName: aws.String(stream)}); err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			for c := 0; ; c++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				in := &cloudwatchlogs.PutLogEventsInput{LogGroupName: aws.String("g"), LogStreamName: aws.String(stream)}
+				now := time.Now().UnixMilli()
+				for e := range batch {
+					in.LogEvents = append(in.LogEvents, types.InputLogEvent{Timestamp: aws.Int64(now), Message: aws.String(fmt.Sprintf("%d/%d/%d", w, c, e))})
+				}
+				if _, err := client.PutLogEvents(ctx, in); err != nil {
+					return // the server is gone
+				}
+				mu.Lock()
+				acked[fmt.Sprintf("%d/%d", w, c)] = true
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	close(stop)
+	wg.Wait()
+	if len(acked) == 0 {
+		t.Fatal("no call was acknowledged before the kill")
+	}
+
+	// Read the store as a restarted server does.
+	db, err := api.OpenDB(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := logs.New(ctx, db, logs.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Query(`SELECT message FROM logs_events`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := map[string]int{}
+	for rows.Next() {
+		var msg string
+		if err := rows.Scan(&msg); err != nil {
+			t.Fatal(err)
+		}
+		stored[msg[:strings.LastIndexByte(msg, '/')]]++
+	}
+	rows.Close()
+	for call, n := range stored {
+		if n != batch {
+			t.Errorf("call %s: %d of its %d events stored", call, n, batch)
+		}
+	}
+	for call := range acked {
+		if stored[call] != batch {
+			t.Errorf("acknowledged call %s: %d events stored", call, stored[call])
+		}
+	}
+	var streamBytes, groupBytes int64
+	db.QueryRow(`SELECT sum(stored_bytes) FROM logs_streams`).Scan(&streamBytes)
+	db.QueryRow(`SELECT stored_bytes FROM logs_groups`).Scan(&groupBytes)
+	var eventBytes int64
+	db.QueryRow(`SELECT sum(size) FROM logs_events`).Scan(&eventBytes)
+	if streamBytes != eventBytes || groupBytes != eventBytes {
+		t.Errorf("stored bytes: streams %d, group %d, events %d", streamBytes, groupBytes, eventBytes)
+	}
+	t.Logf("%d calls acknowledged, %d stored (%d in flight at the kill)", len(acked), len(stored), len(stored)-len(acked))
+}

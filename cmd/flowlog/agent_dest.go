@@ -61,10 +61,15 @@ func serverCloudWatchOpener(srv *agent.Server) agent.Opener {
 		if target.Region != "" {
 			region = target.Region
 		}
+		hc, err := srv.HTTPClient()
+		if err != nil {
+			return agent.Destination{}, err
+		}
 		client := cloudwatchlogs.New(cloudwatchlogs.Options{
 			Region:       region,
 			BaseEndpoint: aws.String(srv.URL),
 			Credentials:  credentials.NewStaticCredentialsProvider(srv.AccessKeyID, srv.Secret(), ""),
+			HTTPClient:   hc,
 		})
 		s, err := cloudwatch.New(cloudwatch.Config{Group: target.Group, Format: format, Client: client})
 		if err != nil {

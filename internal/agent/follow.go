@@ -1,9 +1,12 @@
 package agent
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -24,6 +27,10 @@ import (
 type Server struct {
 	// URL is the server's address (http://127.0.0.1:8080).
 	URL string `yaml:"url"`
+	// CAFile is a PEM file of the certificates that sign an https
+	// server's certificate, when not a public authority (a self-signed
+	// server); "" trusts the system's authorities.
+	CAFile string `yaml:"ca-file,omitempty"`
 	// AccessKeyID and the secret sign the agent's calls (SigV4). The
 	// secret is given inline, or in a file only its owner may read.
 	AccessKeyID         string `yaml:"access-key-id"`
@@ -86,6 +93,9 @@ func (s Server) validate() []error {
 		bad("url", "not set: want the server's http://host:port")
 	} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 		bad("url", "%q: want http://host:port or https://host:port", s.URL)
+	}
+	if s.CAFile != "" && !strings.HasPrefix(s.URL, "https://") {
+		bad("ca-file", "only for an https:// url")
 	}
 	if s.AccessKeyID == "" {
 		bad("access-key-id", "not set")
@@ -151,6 +161,25 @@ func (c *Config) ReadSecrets(configPath string) error {
 		return fmt.Errorf("server.secret-access-key-file %s: empty", s.SecretAccessKeyFile)
 	}
 	return nil
+}
+
+// HTTPClient is the HTTP client of calls to the server (the agent
+// protocol, and its CloudWatch Logs API): it trusts ca-file when set.
+func (s *Server) HTTPClient() (*http.Client, error) {
+	if s.CAFile == "" {
+		return &http.Client{}, nil
+	}
+	pem, err := os.ReadFile(s.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("server.ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("server.ca-file %s: no PEM certificate in it", s.CAFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}, nil
 }
 
 // privateFile refuses a file that users other than its owner may read:

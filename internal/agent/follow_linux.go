@@ -61,9 +61,16 @@ type follower struct {
 // a's configuration.
 func newFollower(a *Agent) (*follower, error) {
 	srv := *a.cfg.Server
+	hc := a.deps.ServerHTTP
+	if hc == nil {
+		var err error
+		if hc, err = srv.HTTPClient(); err != nil {
+			return nil, err
+		}
+	}
 	client, err := control.NewClient(control.ClientConfig{
 		URL: srv.URL, AccessKeyID: srv.AccessKeyID, SecretAccessKey: srv.Secret(), Region: srv.Region,
-		HTTPClient: a.deps.ServerHTTP, Now: a.deps.Now,
+		HTTPClient: hc, Now: a.deps.Now,
 	})
 	if err != nil {
 		return nil, err
@@ -135,7 +142,10 @@ func (f *follower) start(ctx context.Context) {
 }
 
 // wait waits for the goroutines (after the agent's context ended).
-func (f *follower) wait() { f.wg.Wait() }
+func (f *follower) wait() {
+	f.wg.Wait()
+	f.client.CloseIdleConnections()
+}
 
 // callHealth logs when a kind of call starts failing and when it works again.
 type callHealth struct {

@@ -3,7 +3,14 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"log/slog"
+	"math/big"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -33,6 +40,13 @@ type controlServer struct {
 
 func startControl(t *testing.T, dir, addr string) *controlServer {
 	t.Helper()
+	return startControlTLS(t, dir, addr, "", "")
+}
+
+// startControlTLS serves https with the certificate and key files when
+// given.
+func startControlTLS(t *testing.T, dir, addr, certFile, keyFile string) *controlServer {
+	t.Helper()
 	ctx := context.Background()
 	db, err := api.OpenDB(ctx, dir)
 	if err != nil {
@@ -61,7 +75,8 @@ func startControl(t *testing.T, dir, addr string) *controlServer {
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- api.ListenAndServe(sctx, ln, srv, time.Second, "", "") }()
+	// The grace is above HTTP/2's 1 s GOAWAY wait.
+	go func() { done <- api.ListenAndServe(sctx, ln, srv, 5*time.Second, certFile, keyFile) }()
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
@@ -73,7 +88,11 @@ func startControl(t *testing.T, dir, addr string) *controlServer {
 		})
 	}
 	t.Cleanup(stop)
-	return &controlServer{url: "http://" + ln.Addr().String(), addr: ln.Addr().String(), stop: stop}
+	scheme := "http://"
+	if certFile != "" {
+		scheme = "https://"
+	}
+	return &controlServer{url: scheme + ln.Addr().String(), addr: ln.Addr().String(), stop: stop}
 }
 
 func (s *controlServer) cli() apitest.CLI {
@@ -450,5 +469,62 @@ func TestServerConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v: want %q", err, want)
 		}
+	}
+}
+
+// selfSigned writes a self-signed certificate for 127.0.0.1 and its key.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "flowlog test server"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// TestFollowServerTLS: an agent follows an https server whose certificate
+// its ca-file trusts; without ca-file the certificate is refused (and
+// said so, once).
+func TestFollowServerTLS(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	cert, key := selfSigned(t, t.TempDir())
+	srv := startControlTLS(t, t.TempDir(), "127.0.0.1:0", cert, key)
+
+	cfg := l.serverConfig(srv)
+	cfg.Server.CAFile = cert
+	_, logs := l.startLogged(t, cfg)
+	eventually(t, 10*time.Second, "registered over https", func() bool { return logs.count("msg=registered") > 0 })
+
+	untrusting := l.serverConfig(srv)
+	untrusting.Spool.Dir = filepath.Join(l.root, "spool2")
+	untrusting.MetricsAddress = "none"
+	_, logs2 := l.startLogged(t, untrusting)
+	eventually(t, 10*time.Second, "certificate refused", func() bool {
+		return logs2.count("server call failing", "call=Register", "certificate") == 1
+	})
+	if logs2.count("msg=registered") != 0 {
+		t.Fatal("registered with a server whose certificate it does not trust")
 	}
 }

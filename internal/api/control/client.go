@@ -85,6 +85,11 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}, nil
 }
 
+// CloseIdleConnections closes the connections kept for the next call
+// (when the agent stops, so that a server shutting down does not wait for
+// them).
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+
 // URL is the server's base URL.
 func (c *Client) URL() string { return c.base }
 

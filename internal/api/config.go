@@ -29,6 +29,9 @@ type Config struct {
 	// MaxClockSkew bounds the difference between a request's signing time
 	// and the server's clock.
 	MaxClockSkew time.Duration `yaml:"max-clock-skew"`
+	// MaxFlowLogs bounds the flow logs the server keeps; 0 means the EC2
+	// service's default (10,000).
+	MaxFlowLogs int `yaml:"max-flow-logs"`
 }
 
 // TLS is the server's certificate; both empty serves plain HTTP.
@@ -84,6 +87,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxClockSkew < 0 {
 		return fmt.Errorf("max-clock-skew: %s is negative", c.MaxClockSkew)
+	}
+	if c.MaxFlowLogs < 0 {
+		return fmt.Errorf("max-flow-logs: %d is negative", c.MaxFlowLogs)
 	}
 	seen := map[string]bool{}
 	for i, k := range c.AccessKeys {

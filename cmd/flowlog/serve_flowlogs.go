@@ -10,9 +10,10 @@ import (
 // addFlowLogParts adds the EC2 flow-log API and the agent protocol.
 func addFlowLogParts(ctx context.Context, env serveEnv, parts *serveParts) error {
 	flowLogs, err := ec2.New(ctx, env.db, ec2.Options{
-		AccountID: env.cfg.AccountID,
-		Region:    env.cfg.Region,
-		Logger:    env.log.With("service", "ec2"),
+		AccountID:   env.cfg.AccountID,
+		Region:      env.cfg.Region,
+		MaxFlowLogs: env.cfg.MaxFlowLogs,
+		Logger:      env.log.With("service", "ec2"),
 	})
 	if err != nil {
 		return err

@@ -633,10 +633,6 @@ func flowLogFields(fl *FlowLog) fieldsFunc {
 		case "deliver-log-status":
 			return []string{fl.DeliverLogsStatus}, true
 		}
-		if fl == nil {
-			_, known := tagValues(name, nil)
-			return nil, known
-		}
 		return tagValues(name, fl.Tags)
 	}
 }

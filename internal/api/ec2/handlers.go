@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net/netip"
 	"sort"
+	"strings"
 
 	"github.com/flowlog/flowlog/internal/api"
 )
@@ -31,7 +32,7 @@ func parseCreate(p params) (CreateFlowLogsInput, error) {
 		switch k {
 		case "DestinationOptions.FileFormat", "DestinationOptions.HiveCompatiblePartitions", "DestinationOptions.PerHourPartition":
 		default:
-			if len(k) > len("DestinationOptions") && k[:len("DestinationOptions")] == "DestinationOptions" || k == "DestinationOptions" {
+			if strings.HasPrefix(k, "DestinationOptions") {
 				return in, api.Errorf("UnknownParameter", "The parameter %s is not recognized", k)
 			}
 		}

@@ -83,11 +83,10 @@ func (p params) indexes(prefix string, leaf bool) ([]int, error) {
 		if !ok {
 			continue
 		}
-		num, sub, hasSub := strings.Cut(rest, ".")
+		num, _, hasSub := strings.Cut(rest, ".")
 		if hasSub == leaf {
 			continue
 		}
-		_ = sub
 		n, err := strconv.Atoi(num)
 		if err != nil || n < 1 || num[0] == '0' || num[0] == '+' {
 			return nil, api.Errorf("InvalidParameterValue", "Parameter %s is invalid: %q is not a list index (1, 2, …)", k, num)

@@ -231,6 +231,13 @@ func TestServeSurvivesKill9DuringCreates(t *testing.T) {
 			t.Fatalf("acknowledged flow log %s (token %s) lost", a.id, a.token)
 		}
 	}
+	// And the AWS CLI sees it, tags and all.
+	cli := apitest.CLI{URL: srv.url, AccessKey: apitest.AccessKey, SecretKey: apitest.SecretKey, Region: apitest.Region}
+	var d cliDescribe
+	cli.JSON(t, &d, "ec2", "describe-flow-logs", "--flow-log-ids", ok[0].id)
+	if len(d.FlowLogs) != 1 || len(d.FlowLogs[0].Tags) != 2 || d.FlowLogs[0].LogDestination != "/var/log/flows" {
+		t.Fatalf("aws ec2 describe-flow-logs after restart: %+v", d.FlowLogs)
+	}
 	// A retry after the restart gets the first answer.
 	a := ok[len(ok)/2]
 	agent, i, _ := strings.Cut(a.token, "-")

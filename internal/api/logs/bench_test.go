@@ -69,7 +69,7 @@ func BenchmarkPutEvents(b *testing.B) {
 // loopback, which verifies, decodes and stores them.
 func BenchmarkPutLogEventsHTTP(b *testing.B) {
 	_, srv := start(b, logs.Options{})
-	client := sdkClient(srv)
+	client := sdkClient(b, srv)
 	ctx := context.Background()
 	if _, err := client.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String("g")}); err != nil {
 		b.Fatal(err)

@@ -2,6 +2,7 @@ package logs_test
 
 import (
 	"context"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -19,10 +20,17 @@ import (
 )
 
 // sdkClient is aws-sdk-go-v2's CloudWatch Logs client pointed at srv.
-func sdkClient(srv *apitest.Server) *cloudwatchlogs.Client {
+// Its connections are closed when the test ends, before the server
+// shuts down: a connection dialed but never used (the transport dials
+// ahead for parallel calls) would hold the server's graceful shutdown
+// for 5 s, the time net/http gives a new connection to send a request.
+func sdkClient(t testing.TB, srv *apitest.Server) *cloudwatchlogs.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
 	return cloudwatchlogs.NewFromConfig(aws.Config{
 		Region:      apitest.Region,
 		Credentials: credentials.NewStaticCredentialsProvider(apitest.AccessKey, apitest.SecretKey, ""),
+		HTTPClient:  &http.Client{Transport: tr},
 	}, func(o *cloudwatchlogs.Options) { o.BaseEndpoint = aws.String(srv.URL) })
 }
 
@@ -33,7 +41,7 @@ func sdkClient(srv *apitest.Server) *cloudwatchlogs.Client {
 // the forward token repeats) and FilterLogEvents.
 func TestCloudWatchSink(t *testing.T) {
 	_, srv := start(t, logs.Options{})
-	client := sdkClient(srv)
+	client := sdkClient(t, srv)
 	const group = "/flowlog/vpc-0123456789abcdef0"
 	format := flow.DefaultFormat()
 	sink, err := cloudwatch.New(cloudwatch.Config{Group: group, Format: format, Client: client})

@@ -21,8 +21,11 @@ func (s *Service) Start(ctx context.Context) {
 	t := time.NewTicker(s.opts.SweepInterval)
 	defer t.Stop()
 	for {
-		if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("logs sweep", "err", err)
+		switch n, err := s.Sweep(ctx); {
+		case err != nil && ctx.Err() == nil:
+			s.log.Warn("logs sweep", "deleted-events", n, "err", err)
+		case n > 0:
+			s.log.Info("logs sweep", "deleted-events", n)
 		}
 		select {
 		case <-ctx.Done():

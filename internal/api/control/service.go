@@ -31,12 +31,15 @@ type ServiceOptions struct {
 	// DefaultPollWait). Agents set their HTTP timeout above it.
 	PollWait time.Duration
 	Logger   *slog.Logger
+	// DeliveryRoles issues the sessions GetDeliveryCredentials answers;
+	// nil means agents deliver with their own keys (AgentKeys).
+	DeliveryRoles DeliveryRoles
 }
 
 // Service is the server side of the agent protocol: an api.Service
 // (REST JSON under PathPrefix, SigV4 service SigningName) whose calls are
-// authorized as flowlog:Register, flowlog:WatchFlowLogs and
-// flowlog:ReportStatus.
+// authorized as flowlog:Register, flowlog:WatchFlowLogs,
+// flowlog:ReportStatus and flowlog:GetDeliveryCredentials.
 type Service struct {
 	fl   FlowLogs
 	opts ServiceOptions
@@ -104,6 +107,12 @@ func (s *Service) Serve(ctx context.Context, call *api.Call) (any, error) {
 			return nil, err
 		}
 		return struct{}{}, nil
+	case OpGetDeliveryCredentials:
+		var r DeliveryCredentialsRequest
+		if err := decode(call, &r); err != nil {
+			return nil, err
+		}
+		return s.deliveryCredentials(ctx, r)
 	}
 	return nil, &api.Error{Status: http.StatusNotFound, Code: "UnknownOperation", Message: "no operation " + call.Action + " under " + PathPrefix}
 }

@@ -25,6 +25,22 @@ const (
 	OpWatchFlowLogs = "WatchFlowLogs"
 	// OpReportStatus: POST, body StatusReport, answer {}.
 	OpReportStatus = "ReportStatus"
+	// OpGetDeliveryCredentials: POST, body DeliveryCredentialsRequest,
+	// answer DeliveryCredentials; refused with CodeDeliveryAccessError
+	// (HTTP 403) when the flow log's delivery role cannot be used. A
+	// server older than this operation answers 404 UnknownOperation: the
+	// agent then signs with its own keys.
+	OpGetDeliveryCredentials = "GetDeliveryCredentials"
+
+	// CodeDeliveryAccessError is the error code of a GetDeliveryCredentials
+	// whose flow log's delivery role may not be used (missing, its trust
+	// policy not allowing vpc-flow-logs.amazonaws.com): its message is
+	// the flow log's deliverLogsErrorMessage, starting with
+	// DeliverLogsAccessError.
+	CodeDeliveryAccessError = "DeliveryAccessError"
+	// DeliverLogsAccessError is how AWS's deliverLogsErrorMessage starts
+	// when the delivery role does not let flow logs publish.
+	DeliverLogsAccessError = "Access error"
 )
 
 // Registration is what an agent discovered on its host. Registering again
@@ -138,4 +154,26 @@ type FlowLogStatus struct {
 	Records int64 `json:"records"`
 	// LastRecordEnd is the end of the newest delivered record.
 	LastRecordEnd time.Time `json:"lastRecordEnd,omitzero"`
+}
+
+// DeliveryCredentialsRequest asks for the credentials that deliver one
+// flow log of the agent (a cloud-watch-logs flow log with a
+// DeliverLogsPermissionArn) to the server's CloudWatch Logs API.
+type DeliveryCredentialsRequest struct {
+	AgentID   string `json:"agentId"`
+	FlowLogID string `json:"flowLogId"`
+}
+
+// DeliveryCredentials answers a DeliveryCredentialsRequest: a session of
+// the flow log's delivery role (temporary keys with a session token,
+// valid until Expiration), or AgentKeys.
+type DeliveryCredentials struct {
+	// AgentKeys is set when the server issues no role sessions for the
+	// flow log (it runs without IAM, or the flow log has no delivery
+	// role): the agent signs delivery with its own keys.
+	AgentKeys       bool      `json:"agentKeys,omitempty"`
+	AccessKeyID     string    `json:"accessKeyId,omitempty"`
+	SecretAccessKey string    `json:"secretAccessKey,omitempty"`
+	SessionToken    string    `json:"sessionToken,omitempty"`
+	Expiration      time.Time `json:"expiration,omitzero"`
 }

@@ -452,8 +452,8 @@ func newRequestID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-// ListenAndServe serves s on ln until ctx ends, then shuts down, letting
-// calls in flight finish for up to grace.
+// ListenAndServe serves h on ln until ctx ends, then shuts down, letting
+// calls in flight finish for up to grace and closing what is left.
 func ListenAndServe(ctx context.Context, ln net.Listener, h http.Handler, grace time.Duration, certFile, keyFile string) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 	errc := make(chan error, 1)
@@ -472,7 +472,10 @@ func ListenAndServe(ctx context.Context, ln net.Listener, h http.Handler, grace 
 	shutCtx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil {
-		return fmt.Errorf("shut down api server: %w", err)
+		// Connections still open after the grace period are closed: a
+		// client that dialed ahead and never sent a request counts as
+		// busy for net/http's first 5 s, and must not hold the server.
+		return errors.Join(fmt.Errorf("shut down api server: %w", err), srv.Close())
 	}
 	return nil
 }

@@ -50,7 +50,9 @@ func Start(t testing.TB, opts api.Options) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- api.ListenAndServe(ctx, ln, srv, 5*time.Second, "", "") }()
+	// The grace outlasts net/http's 5 s allowance for connections an SDK
+	// client opened ahead and never used.
+	go func() { done <- api.ListenAndServe(ctx, ln, srv, 10*time.Second, "", "") }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil && err != http.ErrServerClosed {

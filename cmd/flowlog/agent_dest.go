@@ -23,8 +23,9 @@ import (
 // agentOpeners are the destination kinds the agent writes to, one opener
 // per kind: local directories (the agent's own), S3, Kafka and CloudWatch
 // Logs. An agent that follows a server (srv not nil) writes its
-// cloud-watch-logs flow logs to the server's own CloudWatch Logs API with
-// the agent's keys.
+// cloud-watch-logs flow logs to the server's own CloudWatch Logs API,
+// signed with the sessions of their delivery roles (or the agent's keys
+// when the server issues none).
 func agentOpeners(srv *agent.Server) map[sink.DestinationKind]agent.Opener {
 	m := agent.DefaultOpeners()
 	m[sink.DestinationS3] = openAgentS3
@@ -45,8 +46,8 @@ func versionString() string {
 }
 
 // serverCloudWatchOpener opens log groups at the server's CloudWatch Logs
-// API (endpoint: the server's URL), signed with the agent's keys in the
-// server's region.
+// API (endpoint: the server's URL) in the server's region, signed with
+// fl.Credentials (its delivery role's sessions) or else the agent's keys.
 func serverCloudWatchOpener(srv *agent.Server) agent.Opener {
 	return func(_ context.Context, fl agent.FlowLog, _ string, format *flow.Format, _ *inventory.Inventory) (agent.Destination, error) {
 		_, location, err := sink.ParseDestination(fl.Destination)
@@ -65,10 +66,17 @@ func serverCloudWatchOpener(srv *agent.Server) agent.Opener {
 		if err != nil {
 			return agent.Destination{}, err
 		}
+		// A flow log with a delivery role is signed with the role's
+		// sessions (the agent sets Credentials); the others with the
+		// agent's keys.
+		var creds aws.CredentialsProvider = credentials.NewStaticCredentialsProvider(srv.AccessKeyID, srv.Secret(), "")
+		if fl.Credentials != nil {
+			creds = fl.Credentials
+		}
 		client := cloudwatchlogs.New(cloudwatchlogs.Options{
 			Region:       region,
 			BaseEndpoint: aws.String(srv.URL),
-			Credentials:  credentials.NewStaticCredentialsProvider(srv.AccessKeyID, srv.Secret(), ""),
+			Credentials:  creds,
 			HTTPClient:   hc,
 		})
 		s, err := cloudwatch.New(cloudwatch.Config{Group: target.Group, Format: format, Client: client})

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/flowlog/flowlog/flow"
 	"github.com/flowlog/flowlog/internal/aggregate"
 	"github.com/flowlog/flowlog/internal/capture"
@@ -291,11 +293,25 @@ func (a *Agent) openFlowLogID(def FlowLog, id string, now time.Time) (_ *flowLog
 	if open == nil {
 		return nil, &FlowLogError{ID: id, Err: fmt.Errorf("destination %s: the agent cannot write to %s destinations (yet)", def.Destination, kind)}
 	}
-	dest, err := open(a.ctx, def, id, format, a.inv)
+	openDef := def
+	var creds *aws.CredentialsCache
+	if a.follow != nil && def.DeliveryRole != "" {
+		creds = a.follow.deliveryCredentials(id)
+		openDef.Credentials = creds
+	}
+	dest, err := open(a.ctx, openDef, id, format, a.inv)
 	if err != nil {
 		return nil, &FlowLogError{ID: id, Err: err}
 	}
+	var role *roleSink
+	if creds != nil {
+		role = &roleSink{inner: dest.Sink, role: def.DeliveryRole, creds: creds}
+		dest.Sink = role
+	}
 	fl := &flowLog{def: def, id: id, status: newDelivery(dest.Sink, a.deps.Now)}
+	if role != nil {
+		go role.prefetch(a.ctx, fl.status)
+	}
 	fl.kind, fl.netns, fl.value = parseResource(def.Resource)
 	dest.Sink = fl.status
 	var out pipeline.Sink = dest.Sink

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/parser"
 
@@ -170,6 +171,16 @@ type FlowLog struct {
 	// MaxFlows is the flow table's capacity; flows beyond it are counted
 	// as SKIPDATA.
 	MaxFlows int `yaml:"max-flows"`
+
+	// DeliveryRole is the delivery role (DeliverLogsPermissionArn) of a
+	// cloud-watch-logs flow log a server defines: its destination is
+	// signed with the role's sessions (Credentials). Not configurable.
+	DeliveryRole string `yaml:"-"`
+	// Credentials, when set, sign the destination's calls instead of the
+	// agent's own keys: the agent sets them on the definition it hands
+	// to the opener of a flow log with a DeliveryRole (never on the
+	// definition it keeps, which reloads compare).
+	Credentials aws.CredentialsProvider `yaml:"-"`
 }
 
 // File formats of object destinations, as CreateFlowLogs names them

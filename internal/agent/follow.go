@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -14,9 +15,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/flowlog/flowlog/flow"
 	"github.com/flowlog/flowlog/internal/api/control"
 	"github.com/flowlog/flowlog/internal/pipeline"
+	"github.com/flowlog/flowlog/internal/sink/cloudwatch"
 	"github.com/flowlog/flowlog/internal/spool"
 )
 
@@ -208,7 +212,8 @@ const (
 // server's id, resource, traffic type, format and interval, and the
 // destination by its type (file: the path; s3: the bucket ARN at srv's S3
 // endpoint; cloud-watch-logs: the log group, which the agent writes to
-// at the server's own Logs API; kafka: the kafka:// URL). A destination
+// at the server's own Logs API, with the sessions of its delivery role
+// when it has one; kafka: the kafka:// URL). A destination
 // type the agent cannot write to is an error, which the agent reports as
 // the flow log's FAILED status.
 func ServerFlowLog(in control.FlowLog, srv *Server) (FlowLog, error) {
@@ -248,6 +253,7 @@ func ServerFlowLog(in control.FlowLog, srv *Server) (FlowLog, error) {
 			return fl, errors.New("cloud-watch-logs destination: no log group name")
 		}
 		fl.Destination = "cloudwatch://" + group
+		fl.DeliveryRole = in.DeliverLogsPermissionArn
 	case DestTypeKafka:
 		if !strings.HasPrefix(in.LogDestination, "kafka://") {
 			return fl, fmt.Errorf("kafka destination %q: want kafka://host:port/topic", in.LogDestination)
@@ -353,6 +359,7 @@ type delivery struct {
 	lastDelivery  time.Time
 	lastRecordEnd time.Time
 	err           error
+	called        bool // a Write or Advance returned
 }
 
 var (
@@ -370,10 +377,21 @@ func (d *delivery) note(err error) {
 	d.mu.Unlock()
 }
 
+// noteFirst records err unless a call of the destination came first
+// (its outcome is newer).
+func (d *delivery) noteFirst(err error) {
+	d.mu.Lock()
+	if !d.called {
+		d.err = err
+	}
+	d.mu.Unlock()
+}
+
 func (d *delivery) Write(recs []flow.Record) error {
 	err := d.inner.Write(recs)
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.called = true
 	// Only an Advance that succeeds clears a failure: a destination
 	// that buffers takes every Write and fails when it publishes.
 	if err != nil {
@@ -391,6 +409,7 @@ func (d *delivery) Advance(wm int64) error {
 	err := d.inner.Advance(wm)
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.called = true
 	d.err = err
 	if err == nil && d.pending > 0 {
 		d.records += d.pending
@@ -438,4 +457,80 @@ func (d *delivery) status(id string) control.FlowLogStatus {
 		st.Status, st.Message = "FAILED", d.err.Error()
 	}
 	return st
+}
+
+// DeliveryAccessError is a delivery that the flow log's delivery role
+// does not allow: the server refused the role's session, or CloudWatch
+// Logs refused the session's calls. Its message is the flow log's
+// deliverLogsErrorMessage, starting with AWS's "Access error".
+type DeliveryAccessError struct {
+	Message string
+	Err     error
+}
+
+func (e *DeliveryAccessError) Error() string { return e.Message }
+func (e *DeliveryAccessError) Unwrap() error { return e.Err }
+
+// roleSink is the destination of a flow log delivered with its delivery
+// role's sessions: it turns the refusals of the role into
+// DeliveryAccessErrors (what the flow log's status says), and makes a
+// session CloudWatch Logs refused be asked for again. The spool in front
+// keeps the records and retries with backoff, so delivery resumes by
+// itself once the role is fixed.
+type roleSink struct {
+	inner pipeline.Sink
+	role  string
+	creds *aws.CredentialsCache
+}
+
+var (
+	_ spool.Resetter = (*roleSink)(nil)
+	_ spool.Aborter  = (*roleSink)(nil)
+)
+
+func (r *roleSink) Write(recs []flow.Record) error { return r.check(r.inner.Write(recs)) }
+func (r *roleSink) Advance(wm int64) error         { return r.check(r.inner.Advance(wm)) }
+func (r *roleSink) Close() error                   { return r.check(r.inner.Close()) }
+
+// Reset drops what the destination holds undelivered (spool.Resetter).
+func (r *roleSink) Reset() error {
+	if rs, ok := r.inner.(spool.Resetter); ok {
+		return rs.Reset()
+	}
+	return nil
+}
+
+// Abort interrupts a call in progress (spool.Aborter).
+func (r *roleSink) Abort() {
+	if a, ok := r.inner.(spool.Aborter); ok {
+		a.Abort()
+	}
+}
+
+// prefetch asks for the first session as the flow log opens, not at
+// its first delivery: a role that is refused shows at once in the flow
+// log's status, and a flow log deleted before it delivered anything
+// still has a session to flush its last records with (the server no
+// longer answers for a deleted flow log).
+func (r *roleSink) prefetch(ctx context.Context, st *delivery) {
+	if _, err := r.creds.Retrieve(ctx); err != nil && ctx.Err() == nil {
+		st.noteFirst(r.check(err))
+	}
+}
+
+func (r *roleSink) check(err error) error {
+	if err == nil {
+		return nil
+	}
+	if msg, ok := control.IsDeliveryAccessError(err); ok {
+		return &DeliveryAccessError{Message: msg, Err: err}
+	}
+	if errors.Is(err, cloudwatch.ErrAccessDenied) {
+		// The role's policies refuse, or the session is no longer
+		// known (a server whose store was replaced): the next try
+		// asks for a new session.
+		r.creds.Invalidate()
+		return &DeliveryAccessError{Message: control.DeliverLogsAccessError + ": the delivery role " + r.role + " may not publish to the log group: " + err.Error(), Err: err}
+	}
+	return err
 }

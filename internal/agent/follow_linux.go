@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/flowlog/flowlog/internal/api/control"
 	"github.com/flowlog/flowlog/internal/inventory"
 )
@@ -120,6 +122,22 @@ func (f *follower) mapSet(set control.FlowLogSet) ([]FlowLog, map[string]string)
 		defs = append(defs, fl)
 	}
 	return defs, failed
+}
+
+// deliveryRenewal is how long before a delivery-role session expires
+// the agent asks for the next one (from 5 to 10 minutes before: the
+// jitter spreads the agents' requests).
+const deliveryRenewal = 10 * time.Minute
+
+// deliveryCredentials are the credentials of flow log id's delivery
+// role: sessions the server issues (GetDeliveryCredentials), cached and
+// renewed before they expire.
+func (f *follower) deliveryCredentials(id string) *aws.CredentialsCache {
+	return aws.NewCredentialsCache(&control.DeliveryCredentialsProvider{Client: f.client, AgentID: f.agentID, FlowLogID: id},
+		func(o *aws.CredentialsCacheOptions) {
+			o.ExpiryWindow = deliveryRenewal
+			o.ExpiryWindowJitterFrac = 0.5
+		})
 }
 
 // openFailed records a flow log that could not be opened at Start.

@@ -311,6 +311,12 @@ server:
 	fileLog := create("--resource-type", "VPC", "--resource-ids", vpc, "--traffic-type", "ALL",
 		"--log-destination-type", "file", "--log-destination", records, "--log-format", format, "--max-aggregation-interval", "60")
 	t.Logf("file flow log %s running %s after create-flow-logs was invoked", fileLog, running(fileLog, invoked).Round(time.Millisecond))
+	// The delivery role of the cloud-watch-logs flow log: the agent
+	// publishes with its sessions.
+	cli.JSON(t, nil, "iam", "create-role", "--role-name", "flow-logs", "--assume-role-policy-document",
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"vpc-flow-logs.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)
+	cli.JSON(t, nil, "iam", "put-role-policy", "--role-name", "flow-logs", "--policy-name", "publish", "--policy-document",
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["logs:CreateLogGroup","logs:CreateLogStream","logs:PutLogEvents","logs:DescribeLogGroups","logs:DescribeLogStreams"],"Resource":"*"}]}`)
 	invoked = time.Now()
 	cwlLog := create("--resource-type", "Subnet", "--resource-ids", subnet, "--traffic-type", "ALL",
 		"--log-destination-type", "cloud-watch-logs", "--log-group-name", "e2e-flow-logs",

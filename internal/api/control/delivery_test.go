@@ -202,7 +202,9 @@ func TestDeliveryCredentials(t *testing.T) {
 	cli.JSON(t, nil, "iam", "create-user", "--user-name", "agent-1")
 	cli.JSON(t, nil, "iam", "put-user-policy", "--user-name", "agent-1", "--policy-name", "agent", "--policy-document",
 		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["flowlog:Register","flowlog:WatchFlowLogs","flowlog:ReportStatus"],"Resource":"*"}]}`)
-	var key struct{ AccessKey struct{ AccessKeyId, SecretAccessKey string } }
+	var key struct {
+		AccessKey struct{ AccessKeyId, SecretAccessKey string }
+	}
 	cli.JSON(t, &key, "iam", "create-access-key", "--user-name", "agent-1")
 	agent, err := control.NewClient(control.ClientConfig{URL: srv.URL, AccessKeyID: key.AccessKey.AccessKeyId, SecretAccessKey: key.AccessKey.SecretAccessKey, Region: apitest.Region})
 	if err != nil {

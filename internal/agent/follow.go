@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/smithy-go"
 
 	"github.com/flowlog/flowlog/flow"
 	"github.com/flowlog/flowlog/internal/api/control"
@@ -530,7 +531,18 @@ func (r *roleSink) check(err error) error {
 		// known (a server whose store was replaced): the next try
 		// asks for a new session.
 		r.creds.Invalidate()
-		return &DeliveryAccessError{Message: control.DeliverLogsAccessError + ": the delivery role " + r.role + " may not publish to the log group: " + err.Error(), Err: err}
+		// The API's code and message, without the request id, so the
+		// status stays the same from one retry to the next.
+		where, detail := "the log group", err.Error()
+		var ce *cloudwatch.Error
+		if errors.As(err, &ce) {
+			where = "log group " + ce.Group
+		}
+		var ae smithy.APIError
+		if errors.As(err, &ae) {
+			detail = ae.ErrorCode() + ": " + ae.ErrorMessage()
+		}
+		return &DeliveryAccessError{Message: control.DeliverLogsAccessError + ": the delivery role " + r.role + " may not publish to " + where + ": " + detail, Err: err}
 	}
 	return err
 }

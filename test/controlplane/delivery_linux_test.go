@@ -36,6 +36,7 @@ import (
 // record reaches the log group once: the events are line for line the
 // records of a file flow log of the same VPC with the same format.
 func TestDeliveryRoleWalkthrough(t *testing.T) {
+	t.Parallel() // own namespaces, servers and directories; mostly waiting
 	apitest.RequireCLI(t)
 	lab := netlab.New(t)
 	bin := buildFlowlog(t)

@@ -206,6 +206,7 @@ var servingRE = regexp.MustCompile(`msg=serving url=(http://127\.0\.0\.1:[0-9]+)
 // get-log-events) once the flow logs are deleted (which flushes their open
 // records); a deleted flow log writes nothing more.
 func TestEndToEnd(t *testing.T) {
+	t.Parallel() // own namespaces, servers and directories; mostly waiting
 	apitest.RequireCLI(t)
 	lab := netlab.New(t)
 	began := time.Now()

@@ -65,7 +65,9 @@ access-keys:
 	newUser := func(name, policy string) apitest.CLI {
 		admin.JSON(t, nil, "iam", "create-user", "--user-name", name)
 		admin.JSON(t, nil, "iam", "put-user-policy", "--user-name", name, "--policy-name", name, "--policy-document", policy)
-		var key struct{ AccessKey struct{ AccessKeyId, SecretAccessKey string } }
+		var key struct {
+			AccessKey struct{ AccessKeyId, SecretAccessKey string }
+		}
 		admin.JSON(t, &key, "iam", "create-access-key", "--user-name", name)
 		return apitest.CLI{URL: url, AccessKey: key.AccessKey.AccessKeyId, SecretKey: key.AccessKey.SecretAccessKey, Region: apitest.Region}
 	}
@@ -253,7 +255,9 @@ server:
 	step(fmt.Sprintf("traffic stopped after %d connections; both flow logs deleted and flushed", conns.Load()))
 
 	want := objectLines(t, records)
-	var events struct{ Events []struct{ LogStreamName, Message string } }
+	var events struct {
+		Events []struct{ LogStreamName, Message string }
+	}
 	admin.JSON(t, &events, "logs", "filter-log-events", "--log-group-name", "vpc-flow-logs")
 	var got []string
 	for _, e := range events.Events {

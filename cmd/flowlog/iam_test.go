@@ -46,7 +46,7 @@ func startServe(t *testing.T, args ...string) *serveProc {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		re := regexp.MustCompile(`url=(http://\S+)`)
+		re := regexp.MustCompile(`url=(https?://\S+)`)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			logs.WriteString(sc.Text() + "\n")

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowlog/flowlog/internal/api/apitest"
+)
+
+// writeSelfSigned writes a certificate for 127.0.0.1 and its key.
+func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "flowlog test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:         true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// flowlog serve with tls: in its configuration serves https only; the AWS
+// CLI trusting the certificate works, plain http to the same port gets no
+// API answer, and the CLI without the CA refuses the server.
+func TestServeTLS(t *testing.T) {
+	apitest.RequireCLI(t)
+	dir := t.TempDir()
+	cert, key := writeSelfSigned(t, dir)
+	cfgPath := filepath.Join(dir, "server.yaml")
+	cfg := fmt.Sprintf("listen: 127.0.0.1:0\ndata-dir: %s\naccount-id: %q\ntls:\n  cert: %s\n  key: %s\naccess-keys:\n  - access-key-id: %s\n    secret-access-key: %s\n",
+		filepath.Join(dir, "data"), apitest.AccountID, cert, key, apitest.AccessKey, apitest.SecretKey)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServe(t, "--config", cfgPath)
+	if !strings.HasPrefix(srv.url, "https://127.0.0.1:") {
+		t.Fatalf("serve with tls announced %s", srv.url)
+	}
+	cli := apitest.CLI{URL: srv.url, AccessKey: apitest.AccessKey, SecretKey: apitest.SecretKey, Region: apitest.Region, Env: []string{"AWS_CA_BUNDLE=" + cert}}
+	var out struct{ FlowLogs []any }
+	cli.JSON(t, &out, "ec2", "describe-flow-logs")
+	if out.FlowLogs == nil {
+		t.Fatal("describe-flow-logs over https: no FlowLogs member")
+	}
+
+	untrusting := cli
+	untrusting.Env = nil
+	if r := untrusting.Run(t, "ec2", "describe-flow-logs"); r.ExitCode == 0 || !strings.Contains(strings.ToLower(r.Stderr), "certificate") {
+		t.Fatalf("a CLI without the CA: exit %d, stderr %q", r.ExitCode, r.Stderr)
+	}
+	plain := cli
+	plain.URL = "http://" + strings.TrimPrefix(srv.url, "https://")
+	if r := plain.Run(t, "ec2", "describe-flow-logs"); r.ExitCode == 0 {
+		t.Fatalf("plain http to the https port answered: %s", r.Stdout)
+	}
+	srv.stop(t)
+}

@@ -76,6 +76,7 @@ type Handler struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	sessions *sessions
+	throttle *loginThrottle
 	static   http.Handler
 
 	s3once sync.Once
@@ -117,7 +118,8 @@ func New(opts Options) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{opts: opts, log: opts.Logger, mux: http.NewServeMux(), sessions: newSessions(opts.SessionTTL, opts.Now),
-		static: http.StripPrefix("/static/", http.FileServerFS(sub))}
+		throttle: newLoginThrottle(opts.Now),
+		static:   http.StripPrefix("/static/", http.FileServerFS(sub))}
 	h.routes()
 	return h, nil
 }

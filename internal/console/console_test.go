@@ -31,6 +31,27 @@ import (
 	"github.com/flowlog/flowlog/internal/sink/s3/s3test"
 )
 
+// After five failed sign-ins from one address, even the right key is
+// turned away for the rest of the minute, saying when to come back.
+func TestLoginIsThrottledAfterFailures(t *testing.T) {
+	e := startEnv(t)
+	c := e.client(t)
+	for range 5 {
+		if res, _ := c.login(apitest.AccessKey, "wrong"); res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong secret: %s", res.Status)
+		}
+	}
+	res, body := c.login(apitest.AccessKey, apitest.SecretKey)
+	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" || !strings.Contains(body, "Too many failed sign-ins") {
+		t.Fatalf("sixth try: %s Retry-After %q\n%s", res.Status, res.Header.Get("Retry-After"), body)
+	}
+	for _, ck := range res.Cookies() {
+		if ck.Name == "flowlog_session" && ck.Value != "" {
+			t.Fatal("a throttled login set a session cookie")
+		}
+	}
+}
+
 func TestLoginRefusesWrongSecret(t *testing.T) {
 	e := startEnv(t)
 	for _, tc := range []struct{ name, id, secret string }{

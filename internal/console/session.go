@@ -2,8 +2,10 @@ package console
 
 import (
 	"crypto/subtle"
+	"fmt"
 	"html/template"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -175,6 +177,13 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.renderLogin(w, r, http.StatusForbidden, loginData{Error: "The login form expired: please try again.", AccessKey: id})
 		return
 	}
+	if wait := h.throttle.retryAfter(r.RemoteAddr); wait > 0 {
+		secs := int(wait.Seconds()) + 1
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		h.log.Info("console login throttled", "access-key-id", id, "remote", r.RemoteAddr)
+		h.renderLogin(w, r, http.StatusTooManyRequests, loginData{Error: fmt.Sprintf("Too many failed sign-ins from this address: try again in %d s.", secs), AccessKey: id})
+		return
+	}
 	want, p, err := h.opts.Credentials.Lookup(r.Context(), id, "")
 	if err != nil {
 		// Compare anyway, so an unknown key takes as long as a wrong
@@ -182,10 +191,12 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		want = "\x00unknown access key, compared for timing only\x00"
 	}
 	if subtle.ConstantTimeCompare([]byte(secret), []byte(want)) != 1 || err != nil {
+		h.throttle.failed(r.RemoteAddr)
 		h.log.Info("console login refused", "access-key-id", id, "remote", r.RemoteAddr)
 		h.renderLogin(w, r, http.StatusUnauthorized, loginData{Error: "The access key ID or the secret access key is not right.", AccessKey: id})
 		return
 	}
+	h.throttle.succeeded(r.RemoteAddr)
 	s := h.sessions.create(p)
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: r.TLS != nil, Expires: s.expires, MaxAge: int(h.opts.SessionTTL / time.Second)})

@@ -127,7 +127,7 @@ func (h *Handler) listDestination(ctx context.Context, r *http.Request, s *sessi
 			return apiError(http.StatusNotImplemented, "UnsupportedOperation", "this server has no CloudWatch Logs service to read log group %s from", group)
 		}
 		call := h.newCall(r, s, "logs", "FilterLogEvents")
-		if err := h.authorize(ctx, call, "logs:FilterLogEvents", h.arn("logs", "log-group:"+group)); err != nil {
+		if err := h.authorize(ctx, call, "logs:FilterLogEvents", h.arn("logs", "log-group:"+group+":*")); err != nil {
 			return err
 		}
 		msgs, truncated, err := h.opts.Logs.Messages(ctx, group, rs.rc.Range.Since, rs.rc.Range.Until, h.opts.MaxEvents)

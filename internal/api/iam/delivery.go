@@ -122,31 +122,3 @@ func (s *Service) roleNameOf(roleARN string) (string, error) {
 	}
 	return rest[strings.LastIndexByte(rest, '/')+1:], nil
 }
-
-// DeliveryActions are what a delivery role must allow on the log group
-// (spec: "The delivery role needs logs:CreateLogGroup, …").
-var DeliveryActions = []string{"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeLogStreams"}
-
-// CheckDeliveryRole checks, without creating a session, that service may
-// assume roleARN and that the role's policies allow every one of actions
-// on resource (a log group ARN): what the control plane needs to set a
-// flow log's deliverLogsStatus. A refusal is a *DeliveryError.
-func (s *Service) CheckDeliveryRole(ctx context.Context, roleARN, service string, actions []string, resource string) error {
-	r, err := s.trustedRole(ctx, roleARN, service)
-	if err != nil {
-		return err
-	}
-	sub := subject{kind: "role", name: r.Name, arn: s.roleARN(r.Path, r.Name), id: r.ID + ":" + DeliverySessionName}
-	pols, err := s.policiesOf(ctx, sub)
-	if err != nil {
-		return err
-	}
-	reqCtx := s.requestContext(sub, nil)
-	for _, a := range actions {
-		res := policy.Evaluate(pols, policy.Request{Action: a, Resource: resource, Context: reqCtx})
-		if res.Decision != policy.Allowed {
-			return &DeliveryError{RoleARN: roleARN, Reason: "the role's policies do not allow " + a + " on " + resource + " (" + res.Decision.String() + ")"}
-		}
-	}
-	return nil
-}

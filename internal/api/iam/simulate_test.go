@@ -124,9 +124,6 @@ func TestDeliverySessions(t *testing.T) {
 	if err := svc.Authorize(ctx, req); err != nil {
 		t.Fatalf("session with the publish policy: %v", err)
 	}
-	if err := svc.CheckDeliveryRole(ctx, roleARN, iam.DeliveryService, iam.DeliveryActions, req.Resources[0]); err != nil {
-		t.Fatalf("check: %v", err)
-	}
 	// Expired after an hour.
 	now = now.Add(time.Hour)
 	if _, _, err := svc.Lookup(ctx, c.AccessKeyID, c.SessionToken); err == nil {

@@ -158,7 +158,8 @@ func (s *Service) Info() api.ServiceInfo {
 	return api.ServiceInfo{SigningName: "logs", Protocol: api.ProtocolJSON11, TargetPrefix: "Logs_20140328"}
 }
 
-// GroupARN is a log group's ARN as IAM policies name it.
+// GroupARN is a log group's ARN without the trailing ":*" (the form of
+// logGroupArn and of the tagging actions' authorization).
 func (s *Service) GroupARN(group string) string {
 	return "arn:aws:logs:" + s.opts.Region + ":" + s.opts.AccountID + ":log-group:" + group
 }
@@ -197,10 +198,14 @@ func (s *Service) Resources(_ context.Context, call *api.Call) ([]string, error)
 			return []string{strings.TrimSuffix(t.ResourceARN, ":*")}, nil
 		}
 	case "DescribeLogGroups":
-		return nil, nil
+		return []string{s.GroupARN("*")}, nil
 	}
+	// Every other action names the group with a trailing ":*", as the
+	// ARN DescribeLogGroups answers: the CloudWatch Logs documentation
+	// ("CloudWatch Logs resources and operations") tells policy writers to
+	// use that form for all actions but the three tagging ones above.
 	if group != "" {
-		return []string{s.GroupARN(group)}, nil
+		return []string{s.GroupARN(group) + ":*"}, nil
 	}
 	return nil, nil
 }

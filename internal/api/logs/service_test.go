@@ -348,12 +348,13 @@ func TestResources(t *testing.T) {
 		body   string
 		want   []string
 	}{
-		{"CreateLogGroup", `{"logGroupName":"/a/b"}`, []string{"arn:aws:logs:eu-west-3:210987654321:log-group:/a/b"}},
-		{"DescribeLogGroups", `{}`, nil},
-		{"DescribeLogStreams", `{"logGroupIdentifier":"arn:aws:logs:eu-west-3:210987654321:log-group:g:*"}`, []string{"arn:aws:logs:eu-west-3:210987654321:log-group:g"}},
+		{"CreateLogGroup", `{"logGroupName":"/a/b"}`, []string{"arn:aws:logs:eu-west-3:210987654321:log-group:/a/b:*"}},
+		{"DescribeLogGroups", `{}`, []string{"arn:aws:logs:eu-west-3:210987654321:log-group:*"}},
+		{"DescribeLogStreams", `{"logGroupIdentifier":"arn:aws:logs:eu-west-3:210987654321:log-group:g:*"}`, []string{"arn:aws:logs:eu-west-3:210987654321:log-group:g:*"}},
 		{"PutLogEvents", `{"logGroupName":"g","logStreamName":"eni-1-all","logEvents":[]}`, []string{"arn:aws:logs:eu-west-3:210987654321:log-group:g:log-stream:eni-1-all"}},
 		{"CreateLogStream", `{"logGroupName":"g","logStreamName":"s"}`, []string{"arn:aws:logs:eu-west-3:210987654321:log-group:g:log-stream:s"}},
-		{"FilterLogEvents", `{"logGroupName":"g"}`, []string{"arn:aws:logs:eu-west-3:210987654321:log-group:g"}},
+		{"FilterLogEvents", `{"logGroupName":"g"}`, []string{"arn:aws:logs:eu-west-3:210987654321:log-group:g:*"}},
+		{"PutRetentionPolicy", `{"logGroupName":"g","retentionInDays":7}`, []string{"arn:aws:logs:eu-west-3:210987654321:log-group:g:*"}},
 		{"TagResource", `{"resourceArn":"arn:aws:logs:eu-west-3:210987654321:log-group:g:*"}`, []string{"arn:aws:logs:eu-west-3:210987654321:log-group:g"}},
 	} {
 		c := api.NewCall(nil, api.Principal{Root: true}, "logs", tc.action, "req", netip.Addr{}, false, time.Now())

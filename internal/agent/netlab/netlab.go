@@ -33,7 +33,6 @@ import (
 type Lab struct {
 	tb  testing.TB
 	tag string // makes names unique across tests and processes
-	n   int
 }
 
 // New returns a lab for tb, skipping tb when the process is not root

@@ -157,7 +157,6 @@ func (s *Service) serveDescribe(ctx context.Context, call *api.Call) (any, error
 // calls: ids (unknown → idCode), filters, pagination by id.
 type describeInventory struct {
 	idParam, idCode, noun string
-	filterOK              func(name string) bool
 }
 
 type invPage struct {

@@ -701,7 +701,7 @@ func (p *Pattern) matchFields(msg string) bool {
 	var buf [32]string
 	fields := splitFields(msg, buf[:0])
 	var store [32]string
-	bound := store[:0]
+	var bound []string
 	if p.named > len(store) {
 		bound = make([]string, p.named)
 	} else {

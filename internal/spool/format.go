@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"strings"
+	"sync"
 
 	"github.com/flowlog/flowlog/flow"
 )
@@ -72,8 +73,9 @@ var (
 
 // spoolFormat renders and parses the record lines of new segments: every
 // field flowlog knows, so a record survives the spool whatever the
-// destination's format.
-var spoolFormat = func() *flow.Format {
+// destination's format. It is built on first use, not at package
+// initialisation, which every flowlog command (read included) pays for.
+var spoolFormat = sync.OnceValue(func() *flow.Format {
 	names := make([]string, flow.NumFields)
 	for i := range flow.Fields {
 		names[i] = "${" + flow.Fields[i].Name + "}"
@@ -83,7 +85,7 @@ var spoolFormat = func() *flow.Format {
 		panic(err)
 	}
 	return f
-}()
+})
 
 // beginEntry appends the header of an entry of kind to b, to be completed
 // by endEntry once the payload is appended; it returns the entry's start.

@@ -12,10 +12,10 @@ import (
 // segmentSample is a segment as the spool writes it: header, records,
 // watermarks.
 func segmentSample() []byte {
-	b := appendHeaderEntry(nil, spoolFormat)
-	b = appendRecordEntries(b, spoolFormat, window(1, t0, 60, 3, 2))
+	b := appendHeaderEntry(nil, spoolFormat())
+	b = appendRecordEntries(b, spoolFormat(), window(1, t0, 60, 3, 2))
 	b = appendAdvanceEntry(b, t0+60)
-	b = appendRecordEntries(b, spoolFormat, window(2, t0+60, 60, 1, 1))
+	b = appendRecordEntries(b, spoolFormat(), window(2, t0+60, 60, 1, 1))
 	return appendAdvanceEntry(b, t0+120)
 }
 
@@ -101,10 +101,10 @@ func TestEntryRoundTrip(t *testing.T) {
 	if kinds != "HRARA" {
 		t.Fatalf("kinds %q", kinds)
 	}
-	if f, err := headerFormat(sc.entries[0].payload); err != nil || f.Header() != spoolFormat.Header() {
+	if f, err := headerFormat(sc.entries[0].payload); err != nil || f.Header() != spoolFormat().Header() {
 		t.Fatalf("header: %v", err)
 	}
-	recs, err := parseRecords(spoolFormat, sc.entries[1].payload, nil, nil)
+	recs, err := parseRecords(spoolFormat(), sc.entries[1].payload, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestEntryRoundTrip(t *testing.T) {
 // entries, each within the decoder's bound.
 func TestLargeBatchChunked(t *testing.T) {
 	recs := window(3, t0, 60, 20000, 50)
-	b := appendRecordEntries(nil, spoolFormat, recs)
+	b := appendRecordEntries(nil, spoolFormat(), recs)
 	sc := scanSegment(b)
 	if len(sc.entries) < 2 || len(sc.corrupt) != 0 {
 		t.Fatalf("%d entries, corrupt %v", len(sc.entries), sc.corrupt)
@@ -130,7 +130,7 @@ func TestLargeBatchChunked(t *testing.T) {
 		if e.size > chunkBytes+8<<10 {
 			t.Errorf("entry of %d bytes", e.size)
 		}
-		got, err := parseRecords(spoolFormat, e.payload, nil, nil)
+		got, err := parseRecords(spoolFormat(), e.payload, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -99,7 +99,7 @@ func (sc *scanned) format() *flow.Format {
 			return f
 		}
 	}
-	return spoolFormat
+	return spoolFormat()
 }
 
 func (sc *scanned) lostBytes() int64 {
@@ -272,7 +272,7 @@ func (s *Spool) respool(e salvaged) {
 		}
 		return
 	}
-	s.buf = appendRecordEntries(s.buf[:0], spoolFormat, e.recs)
+	s.buf = appendRecordEntries(s.buf[:0], spoolFormat(), e.recs)
 	if err := s.appendLocked(s.buf, s.cfg.MaxBytes-s.cfg.reserveBytes()); err != nil {
 		s.dropLocked(e.recs, err)
 		return

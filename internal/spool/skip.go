@@ -141,7 +141,7 @@ func (s *Spool) flushSkipsLocked() {
 		return
 	}
 	recs := s.skips.records(s.cfg.Interval)
-	b := appendRecordEntries(nil, spoolFormat, recs)
+	b := appendRecordEntries(nil, spoolFormat(), recs)
 	if err := s.appendLocked(b, s.cfg.MaxBytes); err != nil {
 		return
 	}

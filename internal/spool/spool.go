@@ -204,7 +204,7 @@ func (s *Spool) Write(recs []flow.Record) error {
 		return fmt.Errorf("write %d records: %w", len(recs), ErrNotStarted)
 	}
 	s.flushSkipsLocked()
-	s.buf = appendRecordEntries(s.buf[:0], spoolFormat, recs)
+	s.buf = appendRecordEntries(s.buf[:0], spoolFormat(), recs)
 	if err := s.appendLocked(s.buf, s.cfg.MaxBytes-s.cfg.reserveBytes()); err != nil {
 		s.dropLocked(recs, err)
 		return nil
@@ -418,9 +418,9 @@ func isNoSpace(err error) bool {
 }
 
 // headerEntrySize is the size of a segment's header entry.
-func headerEntrySize() int64 { return hdrSize }
+func headerEntrySize() int64 { return hdrSize() }
 
-var hdrSize = int64(len(appendHeaderEntry(nil, spoolFormat)))
+var hdrSize = sync.OnceValue(func() int64 { return int64(len(appendHeaderEntry(nil, spoolFormat()))) })
 
 // reclaimLocked frees space when the active segment is fully
 // acknowledged: it starts a new segment and deletes the old one.
@@ -454,7 +454,7 @@ func (s *Spool) openSegment(base int64) error {
 	if err != nil {
 		return s.appendErr(fmt.Errorf("create segment: %w", err))
 	}
-	hdr := appendHeaderEntry(nil, spoolFormat)
+	hdr := appendHeaderEntry(nil, spoolFormat())
 	if _, err := f.Write(hdr); err != nil {
 		f.Close()
 		os.Remove(path)

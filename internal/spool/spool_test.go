@@ -364,7 +364,7 @@ func TestCorruptSegmentQuarantined(t *testing.T) {
 		hit = sc.entries[4]
 	}
 	lost := map[string]bool{}
-	recs, err := parseRecords(spoolFormat, hit.payload, nil, nil)
+	recs, err := parseRecords(spoolFormat(), hit.payload, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -477,7 +477,7 @@ func TestTornTailTruncated(t *testing.T) {
 	s.Stop()
 	segs := segmentFiles(t, dir)
 	last := segs[len(segs)-1]
-	torn := appendRecordEntries(nil, spoolFormat, window(1, t0+600, 60, 10, 2))
+	torn := appendRecordEntries(nil, spoolFormat(), window(1, t0+600, 60, 10, 2))
 	f, err := os.OpenFile(last, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -27,10 +27,9 @@ import (
 // so that every skb is one packet on the wire, static neighbours and no
 // IPv6 link-local addresses, so that nothing but the test's traffic flows.
 type testNet struct {
-	A, B         string // namespace names
-	IdxA, IdxB   int    // ifindex of va in A, vb in B
-	tapA, tapB   int    // AF_PACKET sockets on va and vb
-	oracleClosed bool
+	A, B       string // namespace names
+	IdxA, IdxB int    // ifindex of va in A, vb in B
+	tapA, tapB int    // AF_PACKET sockets on va and vb
 }
 
 var netSeq atomic.Int32

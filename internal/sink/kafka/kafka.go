@@ -110,7 +110,7 @@ func checkBroker(b string) error {
 // checkTopic applies Kafka's rules for topic names.
 func checkTopic(t string) error {
 	if t == "" || t == "." || t == ".." || len(t) > 249 {
-		return fmt.Errorf("kafka topic %q: want 1 to 249 characters, not . or ..", t)
+		return fmt.Errorf("kafka topic %q: want 1 to 249 characters, neither \".\" nor \"..\"", t)
 	}
 	for _, c := range []byte(t) {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {

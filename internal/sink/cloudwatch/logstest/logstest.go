@@ -261,7 +261,7 @@ func checkSignature(r *http.Request, body []byte) error {
 	auth := r.Header.Get("Authorization")
 	m := authHeader.FindStringSubmatch(auth)
 	if m == nil {
-		return fmt.Errorf("Authorization %q is not a SigV4 signature for logs", auth)
+		return fmt.Errorf("authorization header %q is not a SigV4 signature for logs", auth)
 	}
 	if m[1] != AccessKey || m[3] != Region {
 		return fmt.Errorf("signed with key %s in region %s, want %s in %s", m[1], m[3], AccessKey, Region)

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -345,7 +346,9 @@ func (e *KeyError) Error() string {
 
 func (e *KeyError) Unwrap() error { return e.Err }
 
-var flowLogIDRE = regexp.MustCompile(`^fl-[0-9a-f]{17}$`)
+// flowLogIDRE and quotedRE are compiled on first use, not at package
+// initialisation, which every flowlog command (read included) pays for.
+var flowLogIDRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^fl-[0-9a-f]{17}$`) })
 
 // Validate checks a configuration with defaults applied and returns every
 // problem, each naming its key.
@@ -437,7 +440,7 @@ func (c Config) Validate() error {
 	ids := map[string]int{}
 	for i, fl := range c.FlowLogs {
 		key := func(k string) string { return fmt.Sprintf("flow-logs[%d].%s", i, k) }
-		if fl.ID != "" && !flowLogIDRE.MatchString(fl.ID) {
+		if fl.ID != "" && !flowLogIDRE().MatchString(fl.ID) {
 			bad(key("id"), "%q: want fl- followed by 17 lowercase hex digits", fl.ID)
 		}
 		if err := validResource(fl.Resource); err != nil {
@@ -618,12 +621,12 @@ func Decode(name string, data []byte) (c Config, err error) {
 
 // quotedRE finds the value an unpositioned decoding error quotes (as in
 // time: invalid duration "2 apples").
-var quotedRE = regexp.MustCompile(`"([^"]+)"\s*$`)
+var quotedRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`"([^"]+)"\s*$`) })
 
 // locate prefixes an error the YAML decoder gave without a position (a
 // value its type rejected) with the line and key of the value it quotes.
 func locate(data []byte, msg string) string {
-	m := quotedRE.FindStringSubmatch(msg)
+	m := quotedRE().FindStringSubmatch(msg)
 	if m == nil {
 		return msg
 	}

@@ -127,7 +127,23 @@ func eval[T any](b *browser, js string) T {
 // checks that it is a non-empty PNG.
 func (b *browser) shot(name string) {
 	b.t.Helper()
-	buf, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	// The viewport is grown to the page's height and the page given two
+	// frames to paint before the capture: FullScreenshot alone left the
+	// part below the first viewports unpainted on long pages.
+	height, err := chromedp.Run(b.ctx, chromedp.Evaluate[int64](`Math.ceil(document.documentElement.scrollHeight)`))
+	if err == nil {
+		_, err = chromedp.Run(b.ctx, chromedp.EmulateViewport(1280, height))
+	}
+	if err == nil {
+		_, err = chromedp.Run(b.ctx, chromedp.Evaluate[chromedp.Void](`new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))`, chromedp.EvalAwaitPromise))
+	}
+	var buf []byte
+	if err == nil {
+		buf, err = chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+	}
+	if err == nil {
+		_, err = chromedp.Run(b.ctx, chromedp.EmulateViewport(1280, 900))
+	}
 	if err != nil {
 		b.t.Errorf("screenshot %s: %v", name, err)
 		return

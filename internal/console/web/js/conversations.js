@@ -75,6 +75,14 @@ export async function render(view, id, params) {
         h('td', {}, r.action ?? '-'), h('td', {}, r['interface-id'] ?? '-')))))));
 }
 
+// flagLabel writes a record's flags above its bar: from the bar's start,
+// or ending at the bar's end when the bar is in the right third, so a
+// label never runs off the chart.
+function flagLabel(x0, x1, y, text, width) {
+  const right = x0 > width * 2 / 3;
+  return s('text', {x: right ? x1 : x0, y, class: 'flag', 'text-anchor': right ? 'end' : 'start'}, text);
+}
+
 // timeline draws each record as a bar over its window, client to server
 // on the upper lane and server to client on the lower one, labelled with
 // its flags.
@@ -98,7 +106,7 @@ function timeline(recs, isC2S, c) {
     svg.append(s('g', {class: 'rec'},
       s('title', {}, `${fmtTime(r.start)} \u2013 ${fmtTime(r.end)}: ${r.packets ?? '-'} packets, ${r.bytes ?? '-'} bytes, ${r.action ?? ''} ${flags.join(' ')}`),
       s('rect', {x: x(r.start), y: y + 8, width: w, height: 24, class: r.action === 'REJECT' ? 'reject' : 'accept'}),
-      flags.length ? s('text', {x: x(r.start), y: y + 4, class: 'flag'}, flags.join(' ')) : null));
+      flags.length ? flagLabel(x(r.start), x(r.start) + w, y + 4, flags.join(' '), W) : null));
   }
   svg.append(s('text', {x: L, y: H - 4, class: 'tick'}, fmtTime(t0)), s('text', {x: W - R, y: H - 4, class: 'tick', 'text-anchor': 'end'}, fmtTime(t1)));
   return h('figure', {class: 'chart-box'}, h('figcaption', {}, 'Records on a timeline'), svg);

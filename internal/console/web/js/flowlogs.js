@@ -41,7 +41,7 @@ export async function list(view, _id, params) {
     h('th', {scope: 'row'}, h('a', {href: '#/records/' + fl.id}, fl.id)),
     h('td', {}, fl.resourceId),
     h('td', {}, fl.trafficType),
-    h('td', {}, h('span', {class: 'tag'}, fl.destinationType), ' ', destinationText(fl)),
+    h('td', {class: 'dest'}, h('span', {class: 'tag'}, fl.destinationType), ' ', destinationText(fl)),
     h('td', {}, h('span', {class: 'badge ' + (fl.deliverLogsStatus === 'FAILED' ? 'bad' : 'good'), title: fl.deliverLogsErrorMessage || null}, fl.deliverLogsStatus || '-'),
       fl.deliverLogsErrorMessage ? h('div', {class: 'hint'}, fl.deliverLogsErrorMessage) : null),
     h('td', {}, formatCell(fl.logFormat, data.defaultFormat)),
@@ -67,7 +67,9 @@ export async function list(view, _id, params) {
 // writes), the ${} text in its title; def is the default format.
 export function formatCell(f, def) {
   if (!f || f === def) return h('span', {class: 'hint', title: def}, 'default');
-  return h('code', {class: 'format', title: f}, f.replace(/\$\{([^}]+)\}/g, '$1'));
+  const code = h('code', {class: 'format', title: f});
+  showTokens(code, f.replace(/\$\{([^}]+)\}/g, '$1'));
+  return code;
 }
 
 // confirmDialog is the delete confirmation (a modal <dialog>: focus is
@@ -281,8 +283,8 @@ function formatBuilder(data) {
           return;
         }
         previewErr.hidden = true;
-        previewHead.textContent = p.header;
-        previewLine.textContent = p.sample;
+        showTokens(previewHead, p.header);
+        showTokens(previewLine, p.sample);
       } catch (e) { showError(e); }
     }, 120);
   }
@@ -291,6 +293,17 @@ function formatBuilder(data) {
   order.setAttribute('aria-labelledby', 'order-title');
   draw();
   return {el, format, preview};
+}
+
+// showTokens writes a space-separated line into el so that it wraps
+// only between fields, never inside one (at the hyphen of log-status).
+function showTokens(el, line) {
+  const parts = [];
+  line.split(' ').forEach((tok, i) => {
+    if (i > 0) parts.push(' ');
+    parts.push(h('span', {class: 'tok'}, tok));
+  });
+  el.replaceChildren(...parts);
 }
 
 function tagEditor() {

@@ -8,12 +8,23 @@ import (
 
 // mapFile maps a regular file read-only, or returns nil if f is no regular
 // file, or empty.
+//
+// The mapping is advised MADV_NOHUGEPAGE: a file the page cache holds in
+// 2 MiB folios (ext4 does, for files written in large pieces) is
+// otherwise mapped 2 MiB at a time, whatever populate asks for, and
+// release cannot drop a partly read one, so 4 MiB of the capture stayed in
+// the page table (and in the peak RSS) instead of about two chunks.
+// Mapping by 4 KiB pages costs no measurable time (10 M packets, 2026-11-26).
 func mapFile(f *os.File) ([]byte, error) {
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() || !mappable(fi.Size()) {
 		return nil, err
 	}
-	return unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	m, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err == nil {
+		_ = unix.Madvise(m, unix.MADV_NOHUGEPAGE) // advice only: older kernels may refuse it
+	}
+	return m, err
 }
 
 func unmapFile(data []byte) error { return unix.Munmap(data) }

@@ -20,9 +20,10 @@ import (
 
 // serveProc is a `flowlog serve` process.
 type serveProc struct {
-	cmd    *exec.Cmd
-	url    string
-	stdout chan string // lines of stdout
+	cmd     *exec.Cmd
+	url     string
+	metrics string      // the /metrics URL, when metrics-address is set
+	stdout  chan string // lines of stdout
 }
 
 func startServe(t *testing.T, args ...string) *serveProc {
@@ -47,9 +48,15 @@ func startServe(t *testing.T, args ...string) *serveProc {
 	go func() {
 		defer close(done)
 		re := regexp.MustCompile(`url=(https?://\S+)`)
+		metricsRE := regexp.MustCompile(`address=(http://\S+/metrics)`)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			logs.WriteString(sc.Text() + "\n")
+			// The metrics line comes first; the url's send orders it
+			// before the reader.
+			if m := metricsRE.FindStringSubmatch(sc.Text()); m != nil {
+				p.metrics = m[1]
+			}
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				urls <- m[1]
 			}

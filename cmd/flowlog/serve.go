@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/flowlog/flowlog/internal/api"
@@ -113,12 +115,14 @@ func runServe(ctx context.Context, cfg api.Config, log *slog.Logger, s streams, 
 	if err != nil {
 		return err
 	}
+	metrics := api.NewMetrics()
 	srv, err := api.New(api.Options{
 		Credentials:  parts.credentials,
 		Authorizer:   parts.authorizer,
 		Services:     parts.services,
 		Console:      parts.console,
 		Audit:        parts.audit,
+		Metrics:      metrics,
 		MaxClockSkew: cfg.MaxClockSkew,
 		Logger:       log,
 	})
@@ -138,8 +142,40 @@ func runServe(ctx context.Context, cfg api.Config, log *slog.Logger, s streams, 
 	for _, run := range parts.background {
 		go run(bgCtx)
 	}
+	if cfg.MetricsAddress != "none" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddress)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics-address %s: %w", cfg.MetricsAddress, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(metrics.Registry(), promhttp.HandlerOpts{}))
+		mux.HandleFunc("/healthz", healthz(db))
+		go func() {
+			if err := api.ListenAndServe(bgCtx, mln, mux, time.Second, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("serve metrics", "err", err)
+			}
+		}()
+		log.Info("serving metrics", "address", "http://"+mln.Addr().String()+"/metrics")
+	}
 	log.Info("serving", "url", scheme+"://"+ln.Addr().String(), "data-dir", cfg.DataDir)
 	return api.ListenAndServe(ctx, ln, srv, 10*time.Second, cfg.TLS.Cert, cfg.TLS.Key)
+}
+
+// healthz answers 200 while the store answers a query, 503 otherwise.
+func healthz(db *sql.DB) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "application/json")
+		var one int
+		if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			json.NewEncoder(w).Encode(map[string]string{"status": "store unavailable", "error": err.Error()})
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]string{"status": "ok"})
+	}
 }
 
 // buildServeParts builds every part of the server from env.

@@ -8,8 +8,10 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,4 +91,60 @@ func TestServeTLS(t *testing.T) {
 		t.Fatalf("plain http to the https port answered: %s", r.Stdout)
 	}
 	srv.stop(t)
+}
+
+// metrics-address serves /metrics, counting the API's answers by service
+// and code, and /healthz.
+func TestServeMetricsAndHealth(t *testing.T) {
+	apitest.RequireCLI(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "server.yaml")
+	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nmetrics-address: 127.0.0.1:0\ndata-dir: %s\naccount-id: %q\naccess-keys:\n  - access-key-id: %s\n    secret-access-key: %s\n",
+		filepath.Join(dir, "data"), apitest.AccountID, apitest.AccessKey, apitest.SecretKey)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServe(t, "--config", cfgPath)
+	cli := apitest.CLI{URL: srv.url, AccessKey: apitest.AccessKey, SecretKey: apitest.SecretKey, Region: apitest.Region}
+	cli.JSON(t, nil, "ec2", "describe-flow-logs")
+	cli.JSON(t, nil, "ec2", "describe-flow-logs")
+	wrong := cli
+	wrong.SecretKey += "x"
+	if r := wrong.Run(t, "ec2", "describe-flow-logs"); r.ExitCode == 0 {
+		t.Fatal("a wrong secret was accepted")
+	}
+	metricsURL := srv.metrics
+	if metricsURL == "" {
+		t.Fatal("serve with metrics-address logged no metrics address")
+	}
+	body := httpGet(t, metricsURL)
+	for _, want := range []string{
+		`flowlog_api_requests_total{code="OK",service="ec2"} 2`,
+		`flowlog_api_requests_total{code="SignatureDoesNotMatch",service="ec2"} 1`,
+		`flowlog_api_calls_total{action="DescribeFlowLogs",service="ec2"} 2`,
+		`flowlog_api_request_seconds_count{service="ec2"} 3`,
+		`flowlog_api_requests_in_flight 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if h := httpGet(t, strings.TrimSuffix(metricsURL, "/metrics")+"/healthz"); !strings.Contains(h, `"status":"ok"`) {
+		t.Errorf("/healthz: %s", h)
+	}
+	srv.stop(t)
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %v\n%s", url, res.Status, err, b)
+	}
+	return string(b)
 }

@@ -47,7 +47,8 @@ type Call struct {
 	// Time is when the server received the request.
 	Time time.Time
 
-	authz Authorizer
+	authz   Authorizer
+	started time.Time // monotonic, for metrics
 }
 
 // Authorize asks the server's Authorizer whether the call's principal may

@@ -28,6 +28,10 @@ type Config struct {
 	// MaxClockSkew bounds the difference between a request's signing time
 	// and the server's clock.
 	MaxClockSkew time.Duration `yaml:"max-clock-skew"`
+	// MetricsAddress is where /metrics and /healthz are served, apart
+	// from the API (e.g. 127.0.0.1:9792, beside the agent's 9791);
+	// "none", the default, serves nothing.
+	MetricsAddress string `yaml:"metrics-address"`
 	// MaxFlowLogs bounds the flow logs the server keeps; 0 means the EC2
 	// service's default (10,000).
 	MaxFlowLogs int `yaml:"max-flow-logs"`
@@ -46,6 +50,9 @@ const (
 	DefaultAccountID    = "123456789012"
 	DefaultRegion       = "us-east-1"
 	DefaultMaxClockSkew = 5 * time.Minute
+	// DefaultMetricsAddress serves no metrics: a fixed port by default
+	// would make a second server on the host (or tests) fail to start.
+	DefaultMetricsAddress = "none"
 )
 
 // Defaults returns c with unset keys set to their defaults.
@@ -64,6 +71,9 @@ func (c Config) Defaults() Config {
 	}
 	if c.MaxClockSkew == 0 {
 		c.MaxClockSkew = DefaultMaxClockSkew
+	}
+	if c.MetricsAddress == "" {
+		c.MetricsAddress = DefaultMetricsAddress
 	}
 	return c
 }
@@ -104,6 +114,11 @@ func isAccessKeyID(s string) bool {
 func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("listen: %q is not host:port: %w", c.Listen, err)
+	}
+	if c.MetricsAddress != "none" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddress); err != nil {
+			return fmt.Errorf("metrics-address: %q is not host:port or none: %w", c.MetricsAddress, err)
+		}
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return errors.New("tls: give both cert and key, or neither")

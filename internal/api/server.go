@@ -90,6 +90,8 @@ type Options struct {
 	Console http.Handler
 	// Audit, when set, sees every API call.
 	Audit Auditor
+	// Metrics, when set, count every API call.
+	Metrics *Metrics
 	// MaxClockSkew bounds how far a request's signing time may be from
 	// the server's clock; 0 means 5 minutes, as AWS.
 	MaxClockSkew time.Duration
@@ -163,7 +165,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	call := &Call{RequestID: newRequestID(), Time: s.opts.Now(), Secure: r.TLS != nil, authz: s.opts.Authorizer}
+	call := &Call{RequestID: newRequestID(), Time: s.opts.Now(), Secure: r.TLS != nil, authz: s.opts.Authorizer, started: time.Now()}
+	if m := s.opts.Metrics; m != nil {
+		m.inFlight.Inc()
+		defer m.inFlight.Dec()
+	}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		call.SourceIP = ap.Addr().Unmap()
 	}
@@ -222,7 +228,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Audit != nil {
 		s.opts.Audit.Audit(call, resources, nil)
 	}
-	s.write(w, info, call, out)
+	if s.write(w, info, call, out) {
+		s.opts.Metrics.observe(call.Service, call.Action, "OK", time.Since(call.started))
+	}
 }
 
 func (s *Server) authenticate(r *http.Request, body []byte, sr signedRequest, call *Call) error {
@@ -347,17 +355,24 @@ func (s *Server) fail(w http.ResponseWriter, svc Service, call *Call, resources 
 	if svc != nil {
 		info = svc.Info()
 	}
+	service := call.Service
+	if service == "" {
+		service = info.SigningName
+	}
+	s.opts.Metrics.observe(service, "", e.Code, time.Since(call.started))
 	WriteError(w, info, call.RequestID, e)
 }
 
-func (s *Server) write(w http.ResponseWriter, info ServiceInfo, call *Call, out any) {
+// write answers out; false when it could not be encoded (and an
+// internal error was answered instead).
+func (s *Server) write(w http.ResponseWriter, info ServiceInfo, call *Call, out any) bool {
 	switch info.Protocol {
 	case ProtocolEC2Query, ProtocolAWSQuery:
 		var buf bytes.Buffer
 		buf.WriteString(xml.Header)
 		if err := xml.NewEncoder(&buf).Encode(out); err != nil {
 			s.fail(w, nil, call, nil, fmt.Errorf("encode %s response: %w", call.Action, err))
-			return
+			return false
 		}
 		w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 		w.Header().Set("X-Amzn-RequestId", call.RequestID)
@@ -369,7 +384,7 @@ func (s *Server) write(w http.ResponseWriter, info ServiceInfo, call *Call, out 
 		buf, err := json.Marshal(out)
 		if err != nil {
 			s.fail(w, nil, call, nil, fmt.Errorf("encode %s response: %w", call.Action, err))
-			return
+			return false
 		}
 		if info.Protocol == ProtocolJSON11 {
 			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
@@ -379,6 +394,7 @@ func (s *Server) write(w http.ResponseWriter, info ServiceInfo, call *Call, out 
 		w.Header().Set("X-Amzn-RequestId", call.RequestID)
 		w.Write(buf)
 	}
+	return true
 }
 
 // WriteError renders e in the protocol of info (EC2 Query when info is

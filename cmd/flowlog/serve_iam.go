@@ -20,7 +20,14 @@ func addIAMParts(ctx context.Context, env serveEnv, parts *serveParts) error {
 	parts.credentials = append(parts.credentials, svc)
 	parts.authorizer = svc
 
-	trail, err := audit.New(audit.DefaultConfig(env.cfg.DataDir))
+	auditCfg := audit.DefaultConfig(env.cfg.DataDir)
+	if r := env.cfg.Audit; r.MaxBytes > 0 {
+		auditCfg.MaxBytes = r.MaxBytes
+	}
+	if r := env.cfg.Audit; r.Keep > 0 {
+		auditCfg.Keep = r.Keep
+	}
+	trail, err := audit.New(auditCfg)
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,8 @@ type Config struct {
 	// MaxClockSkew bounds the difference between a request's signing time
 	// and the server's clock.
 	MaxClockSkew time.Duration `yaml:"max-clock-skew"`
+	// Audit sizes the audit trail's rotation (DATA_DIR/audit).
+	Audit AuditRotation `yaml:"audit"`
 	// MetricsAddress is where /metrics and /healthz are served, apart
 	// from the API (e.g. 127.0.0.1:9792, beside the agent's 9791);
 	// "none", the default, serves nothing.
@@ -35,6 +37,14 @@ type Config struct {
 	// MaxFlowLogs bounds the flow logs the server keeps; 0 means the EC2
 	// service's default (10,000).
 	MaxFlowLogs int `yaml:"max-flow-logs"`
+}
+
+// AuditRotation bounds the audit trail on disk: the file is rotated when
+// it reaches MaxBytes and Keep rotated files are kept. Zero values take
+// the audit package's defaults (64 MiB, 10 files).
+type AuditRotation struct {
+	MaxBytes int64 `yaml:"max-bytes"`
+	Keep     int   `yaml:"keep"`
 }
 
 // TLS is the server's certificate; both empty serves plain HTTP.
@@ -125,6 +135,12 @@ func (c Config) Validate() error {
 	}
 	if !isAccountID(c.AccountID) {
 		return fmt.Errorf("account-id: %q is not 12 digits", c.AccountID)
+	}
+	if c.Audit.MaxBytes < 0 || c.Audit.MaxBytes > 0 && c.Audit.MaxBytes < 1<<20 {
+		return fmt.Errorf("audit.max-bytes: %d, want at least 1048576 (1 MiB)", c.Audit.MaxBytes)
+	}
+	if c.Audit.Keep < 0 {
+		return fmt.Errorf("audit.keep: %d is negative", c.Audit.Keep)
 	}
 	if c.MaxClockSkew < 0 {
 		return fmt.Errorf("max-clock-skew: %s is negative", c.MaxClockSkew)

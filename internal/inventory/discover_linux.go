@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -31,12 +32,21 @@ func ListNetns(dir string) ([]string, error) {
 	}
 	var names []string
 	for _, e := range ents {
-		if !e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+		// `ip netns add` creates an empty file and then bind-mounts the
+		// namespace on it: until then the name is not a namespace yet
+		// (entering it fails with EINVAL), so it is left for a later look.
+		if !e.IsDir() && !strings.HasPrefix(e.Name(), ".") && isNetnsMount(filepath.Join(dir, e.Name())) {
 			names = append(names, e.Name())
 		}
 	}
 	slices.Sort(names)
 	return names, nil
+}
+
+// isNetnsMount reports whether path is a mounted namespace (nsfs).
+func isNetnsMount(path string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(path, &st) == nil && st.Type == unix.NSFS_MAGIC
 }
 
 // openNetns opens a namespace by name (in /run/netns) or path.

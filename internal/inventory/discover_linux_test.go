@@ -192,3 +192,22 @@ func TestNATFollowerMasquerade(t *testing.T) {
 		t.Error("dump missed a connection in TIME_WAIT")
 	}
 }
+
+// A name `ip netns add` has created but not yet mounted is not listed:
+// entering it would fail.
+func TestListNetnsSkipsUnmountedNames(t *testing.T) {
+	lab := netlab.New(t)
+	dir := t.TempDir()
+	for _, name := range []string{"pending", "ready"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ready := filepath.Join(dir, "ready")
+	lab.Run("", "mount", "--bind", filepath.Join(DefaultNetnsDir, lab.Netns("n")), ready)
+	t.Cleanup(func() { _ = netlab.Command("", "umount", "-l", ready).Run() })
+	names, err := ListNetns(dir)
+	if err != nil || !slices.Equal(names, []string{"ready"}) {
+		t.Fatalf("ListNetns = %q, %v; want [ready]", names, err)
+	}
+}

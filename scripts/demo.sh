@@ -3,7 +3,7 @@
 # in the S3 layout, and prints the first records.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-go build -o bin/flowlog ./cmd/flowlog
+CGO_ENABLED=0 go build -o bin/flowlog ./cmd/flowlog
 rm -rf flowlogs
 ./bin/flowlog read --interval 60 --dest ./flowlogs testdata/sample.pcap.gz
 first=$(find flowlogs -name '*.log.gz' | sort | head -n 1)

@@ -468,10 +468,27 @@ func newRequestID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
+type drainingKey struct{}
+
+// Draining returns a channel closed when the server serving the request
+// of ctx starts shutting down (nil, never closed, outside ListenAndServe).
+func Draining(ctx context.Context) <-chan struct{} {
+	ch, _ := ctx.Value(drainingKey{}).(<-chan struct{})
+	return ch
+}
+
 // ListenAndServe serves h on ln until ctx ends, then shuts down, letting
 // calls in flight finish for up to grace and closing what is left.
+//
+// Requests' contexts do not end with ctx: a call in flight when the
+// server is asked to stop completes (its transaction commits, its answer
+// is sent). Handlers that wait for something (agents' long polls) watch
+// Draining and answer at once when the server starts stopping.
 func ListenAndServe(ctx context.Context, ln net.Listener, h http.Handler, grace time.Duration, certFile, keyFile string) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	drain := make(chan struct{})
+	base := context.WithValue(context.WithoutCancel(ctx), drainingKey{}, (<-chan struct{})(drain))
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return base }}
+	srv.RegisterOnShutdown(func() { close(drain) })
 	errc := make(chan error, 1)
 	go func() {
 		if certFile != "" {

@@ -138,9 +138,9 @@ func (s *Service) watch(ctx context.Context, w WatchRequest) (FlowLogSet, error)
 	case <-changed:
 	case <-t.C:
 		return set, nil
-	case <-ctx.Done():
-		// The client left or the server is shutting down: answer what
-		// we have (the write may go nowhere).
+	case <-ctx.Done(): // the client left: the answer goes nowhere
+		return set, nil
+	case <-api.Draining(ctx): // the server is stopping: answer what we have
 		return set, nil
 	}
 	return s.fl.FlowLogsFor(ctx, w.AgentID)

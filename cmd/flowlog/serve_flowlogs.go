@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 
 	"github.com/flowlog/flowlog/internal/api/control"
 	"github.com/flowlog/flowlog/internal/api/ec2"
-	"github.com/flowlog/flowlog/internal/api/iam"
 )
 
 // addFlowLogParts adds the EC2 flow-log API and the agent protocol.
@@ -37,17 +35,8 @@ type deliveryRoles struct{ parts *serveParts }
 
 // AssumeDeliveryRole implements control.DeliveryRoles.
 func (d deliveryRoles) AssumeDeliveryRole(ctx context.Context, roleARN string) (control.DeliveryCredentials, error) {
-	svc := d.parts.iam
-	if svc == nil {
+	if d.parts.iam == nil {
 		return control.DeliveryCredentials{AgentKeys: true}, nil
 	}
-	c, err := svc.AssumeRoleForDelivery(ctx, roleARN, iam.DeliveryService)
-	var de *iam.DeliveryError
-	if errors.As(err, &de) {
-		return control.DeliveryCredentials{}, &control.AccessError{RoleARN: roleARN, Message: de.Error()}
-	}
-	if err != nil {
-		return control.DeliveryCredentials{}, err
-	}
-	return control.DeliveryCredentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken, Expiration: c.Expiration}, nil
+	return d.parts.iam.AssumeDeliveryRole(ctx, roleARN)
 }

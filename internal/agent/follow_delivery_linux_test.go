@@ -21,22 +21,6 @@ import (
 	"github.com/flowlog/flowlog/internal/sink/cloudwatch"
 )
 
-// iamRoles issues delivery sessions with the real IAM service, as
-// `flowlog serve` does.
-type iamRoles struct{ svc *iam.Service }
-
-func (r iamRoles) AssumeDeliveryRole(ctx context.Context, roleARN string) (control.DeliveryCredentials, error) {
-	c, err := r.svc.AssumeRoleForDelivery(ctx, roleARN, iam.DeliveryService)
-	var de *iam.DeliveryError
-	if errors.As(err, &de) {
-		return control.DeliveryCredentials{}, &control.AccessError{RoleARN: roleARN, Message: de.Error()}
-	}
-	if err != nil {
-		return control.DeliveryCredentials{}, err
-	}
-	return control.DeliveryCredentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken, Expiration: c.Expiration}, nil
-}
-
 // TestRoleSink: the destination of a flow log with a delivery role, as
 // the agent builds it (the server's CloudWatch Logs API signed with the
 // role's sessions, behind roleSink and the delivery status), against a
@@ -66,7 +50,7 @@ func TestRoleSink(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := apitest.Start(t, api.Options{
-		Services: []api.Service{fls, lg, im, control.NewService(fls, control.ServiceOptions{DeliveryRoles: iamRoles{im}})},
+		Services: []api.Service{fls, lg, im, control.NewService(fls, control.ServiceOptions{DeliveryRoles: im})},
 		Credentials: api.CredentialChain{
 			api.StaticKeys{AccountID: apitest.AccountID, Keys: []api.AccessKey{{AccessKeyID: apitest.AccessKey, SecretAccessKey: apitest.SecretKey}}},
 			im,

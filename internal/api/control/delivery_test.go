@@ -21,22 +21,6 @@ import (
 	"github.com/flowlog/flowlog/internal/api/logs"
 )
 
-// iamRoles issues delivery sessions with the real IAM service, as
-// `flowlog serve` does.
-type iamRoles struct{ svc *iam.Service }
-
-func (r iamRoles) AssumeDeliveryRole(ctx context.Context, roleARN string) (control.DeliveryCredentials, error) {
-	c, err := r.svc.AssumeRoleForDelivery(ctx, roleARN, iam.DeliveryService)
-	var de *iam.DeliveryError
-	if errors.As(err, &de) {
-		return control.DeliveryCredentials{}, &control.AccessError{RoleARN: roleARN, Message: de.Error()}
-	}
-	if err != nil {
-		return control.DeliveryCredentials{}, err
-	}
-	return control.DeliveryCredentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken, Expiration: c.Expiration}, nil
-}
-
 // startWithIAM serves EC2, CloudWatch Logs, IAM (credentials and
 // authorizer) and the agent protocol with delivery roles, as flowlog
 // serve does; without roles, the agent protocol issues none.
@@ -62,7 +46,7 @@ func startWithIAM(t *testing.T, roles bool) *apitest.Server {
 	}
 	opts := control.ServiceOptions{PollWait: time.Second}
 	if roles {
-		opts.DeliveryRoles = iamRoles{im}
+		opts.DeliveryRoles = im
 	}
 	return apitest.Start(t, api.Options{
 		Services: []api.Service{fl, lg, im, control.NewService(fl, opts)},

@@ -6,11 +6,13 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/flowlog/flowlog/internal/api"
+	"github.com/flowlog/flowlog/internal/api/control"
 	"github.com/flowlog/flowlog/internal/api/iam/policy"
 )
 
@@ -121,4 +123,19 @@ func (s *Service) roleNameOf(roleARN string) (string, error) {
 		return "", &DeliveryError{RoleARN: roleARN, Reason: fmt.Sprintf("%q is not the ARN of a role of account %s", roleARN, s.cfg.AccountID)}
 	}
 	return rest[strings.LastIndexByte(rest, '/')+1:], nil
+}
+
+// AssumeDeliveryRole implements control.DeliveryRoles: a session of
+// roleARN for the flow-log delivery service, a refused role as the
+// *control.AccessError the agent protocol reports.
+func (s *Service) AssumeDeliveryRole(ctx context.Context, roleARN string) (control.DeliveryCredentials, error) {
+	c, err := s.AssumeRoleForDelivery(ctx, roleARN, DeliveryService)
+	var de *DeliveryError
+	if errors.As(err, &de) {
+		return control.DeliveryCredentials{}, &control.AccessError{RoleARN: roleARN, Message: de.Error()}
+	}
+	if err != nil {
+		return control.DeliveryCredentials{}, err
+	}
+	return control.DeliveryCredentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken, Expiration: c.Expiration}, nil
 }

@@ -49,16 +49,7 @@ func TestDeliveryRoleWalkthrough(t *testing.T) {
 		netlab.End{Netns: nsB, Name: "drb", Addrs: []netip.Prefix{pB}, NoIPv6: true})
 
 	dir := t.TempDir()
-	serverCfg := writeFile(t, filepath.Join(dir, "server.yaml"), fmt.Sprintf(`data-dir: %s
-account-id: "%s"
-region: %s
-access-keys:
-  - access-key-id: %s
-    secret-access-key: %s
-`, filepath.Join(dir, "server"), apitest.AccountID, apitest.Region, apitest.AccessKey, apitest.SecretKey))
-	server := start(t, "flowlog serve", bin, "serve", "--config", serverCfg, "--listen", "127.0.0.1:0")
-	url := server.wait(t, 20*time.Second, servingRE)[1]
-	admin := apitest.CLI{URL: url, AccessKey: apitest.AccessKey, SecretKey: apitest.SecretKey, Region: apitest.Region}
+	server, url, admin := startServer(t, bin, dir)
 	step("server up")
 
 	// newUser makes an IAM user with one inline policy and returns its CLI.

@@ -117,6 +117,23 @@ func (p *process) stop(t *testing.T) {
 	}
 }
 
+// startServer runs `flowlog serve` on a free loopback port with its store
+// under dir and the test administrator's key, and returns it, its URL and
+// the AWS CLI as that administrator.
+func startServer(t *testing.T, bin, dir string) (*process, string, apitest.CLI) {
+	t.Helper()
+	serverCfg := writeFile(t, filepath.Join(dir, "server.yaml"), fmt.Sprintf(`data-dir: %s
+account-id: "%s"
+region: %s
+access-keys:
+  - access-key-id: %s
+    secret-access-key: %s
+`, filepath.Join(dir, "server"), apitest.AccountID, apitest.Region, apitest.AccessKey, apitest.SecretKey))
+	server := start(t, "flowlog serve", bin, "serve", "--config", serverCfg, "--listen", "127.0.0.1:0")
+	url := server.wait(t, 20*time.Second, servingRE)[1]
+	return server, url, apitest.CLI{URL: url, AccessKey: apitest.AccessKey, SecretKey: apitest.SecretKey, Region: apitest.Region}
+}
+
 func writeFile(t *testing.T, path, body string) string {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
@@ -219,16 +236,7 @@ func TestEndToEnd(t *testing.T) {
 		netlab.End{Netns: nsB, Name: "e2eb", Addrs: []netip.Prefix{pB}, NoIPv6: true})
 
 	dir := t.TempDir()
-	serverCfg := writeFile(t, filepath.Join(dir, "server.yaml"), fmt.Sprintf(`data-dir: %s
-account-id: "%s"
-region: %s
-access-keys:
-  - access-key-id: %s
-    secret-access-key: %s
-`, filepath.Join(dir, "server"), apitest.AccountID, apitest.Region, apitest.AccessKey, apitest.SecretKey))
-	server := start(t, "flowlog serve", bin, "serve", "--config", serverCfg, "--listen", "127.0.0.1:0")
-	url := server.wait(t, 20*time.Second, servingRE)[1]
-	cli := apitest.CLI{URL: url, AccessKey: apitest.AccessKey, SecretKey: apitest.SecretKey, Region: apitest.Region}
+	server, url, cli := startServer(t, bin, dir)
 
 	secret := writeFile(t, filepath.Join(dir, "agent.secret"), apitest.SecretKey+"\n")
 	agentCfg := writeFile(t, filepath.Join(dir, "agent.yaml"), fmt.Sprintf(`account-id: "%s"

@@ -33,6 +33,21 @@ type recordSet struct {
 	notes  []string
 }
 
+// withRecords runs report with the records of the flow log the request
+// names, opened as the session's principal; the report has reportTimeout.
+func (h *Handler) withRecords(report func(ctx context.Context, w http.ResponseWriter, r *http.Request, rs *recordSet)) func(http.ResponseWriter, *http.Request, *session) {
+	return func(w http.ResponseWriter, r *http.Request, s *session) {
+		ctx, cancel := context.WithTimeout(r.Context(), reportTimeout)
+		defer cancel()
+		rs, err := h.openRecords(ctx, r, s)
+		if err != nil {
+			h.writeAPIError(w, err)
+			return
+		}
+		report(ctx, w, r, rs)
+	}
+}
+
 // openRecords finds the request's flow log, checks that the principal
 // may read its destination, and lists what there is to read in the
 // query's time range (since, until) with its filter (where).
@@ -293,14 +308,7 @@ func intParam(q string, def, lo, hi int) int {
 // records serves a page of the records that match: columns in the
 // order of the format, values typed as `flowlog analyze --output json`
 // writes them.
-func (h *Handler) records(w http.ResponseWriter, r *http.Request, s *session) {
-	ctx, cancel := context.WithTimeout(r.Context(), reportTimeout)
-	defer cancel()
-	rs, err := h.openRecords(ctx, r, s)
-	if err != nil {
-		h.writeAPIError(w, err)
-		return
-	}
+func (h *Handler) records(ctx context.Context, w http.ResponseWriter, r *http.Request, rs *recordSet) {
 	q := r.URL.Query()
 	pw := &pageWriter{from: intParam(q.Get("offset"), 0, 0, 1<<30), n: intParam(q.Get("limit"), 100, 1, 1000)}
 	st, err := analyze.Filter(ctx, rs.inputs(), rs.rc, analyze.Output{W: pw, Mode: analyze.ModeJSON})
@@ -365,14 +373,7 @@ func equalStrings(a, b []string) bool {
 
 // recordsCSV downloads every matching record as CSV, as `flowlog analyze
 // filter --output csv` writes it.
-func (h *Handler) recordsCSV(w http.ResponseWriter, r *http.Request, s *session) {
-	ctx, cancel := context.WithTimeout(r.Context(), reportTimeout)
-	defer cancel()
-	rs, err := h.openRecords(ctx, r, s)
-	if err != nil {
-		h.writeAPIError(w, err)
-		return
-	}
+func (h *Handler) recordsCSV(ctx context.Context, w http.ResponseWriter, r *http.Request, rs *recordSet) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+rs.fl.ID+`.csv"`)
 	w.Header().Set("Cache-Control", "no-store")
@@ -461,14 +462,7 @@ func bucketFor(span time.Duration) time.Duration {
 // analyze: Summarize (span, NODATA and SKIPDATA windows), Top by action
 // in time buckets (traffic over time), Top by source and destination
 // (top talkers) and Rejected by destination port (top rejected ports).
-func (h *Handler) charts(w http.ResponseWriter, r *http.Request, s *session) {
-	ctx, cancel := context.WithTimeout(r.Context(), reportTimeout)
-	defer cancel()
-	rs, err := h.openRecords(ctx, r, s)
-	if err != nil {
-		h.writeAPIError(w, err)
-		return
-	}
+func (h *Handler) charts(ctx context.Context, w http.ResponseWriter, r *http.Request, rs *recordSet) {
 	sums, st, err := runJSON[summaryJSON](func(out analyze.Output) (analyze.Stats, error) {
 		return analyze.Summarize(ctx, rs.inputs(), rs.rc, out)
 	})
@@ -582,14 +576,7 @@ type connectionJSON map[string]any
 
 // connections serves the conversations `flowlog analyze connections`
 // reports (TCP unless proto says otherwise), at most limit of them.
-func (h *Handler) connections(w http.ResponseWriter, r *http.Request, s *session) {
-	ctx, cancel := context.WithTimeout(r.Context(), reportTimeout)
-	defer cancel()
-	rs, err := h.openRecords(ctx, r, s)
-	if err != nil {
-		h.writeAPIError(w, err)
-		return
-	}
+func (h *Handler) connections(ctx context.Context, w http.ResponseWriter, r *http.Request, rs *recordSet) {
 	limit := intParam(r.URL.Query().Get("limit"), 200, 1, 5000)
 	convs, st, err := runJSON[connectionJSON](func(o analyze.Output) (analyze.Stats, error) {
 		return analyze.Connections(ctx, rs.inputs(), rs.rc, analyze.ConnOptions{}, o)

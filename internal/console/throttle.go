@@ -1,7 +1,6 @@
 package console
 
 import (
-	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -81,11 +80,8 @@ func (lt *loginThrottle) succeeded(remoteAddr string) {
 	delete(lt.m, addr)
 }
 
+// clientAddr is the address of r.RemoteAddr, as api.Server reads it.
 func clientAddr(remoteAddr string) netip.Addr {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
-	}
-	a, _ := netip.ParseAddr(host)
-	return a.Unmap()
+	ap, _ := netip.ParseAddrPort(remoteAddr)
+	return ap.Addr().Unmap()
 }

@@ -67,14 +67,29 @@ func (l *Lab) Netns(suffix string) string {
 	name := fmt.Sprintf("fl%s%s", l.tag, suffix)
 	errc := make(chan error, 1)
 	go func() {
-		// NewNamed switches the calling thread into the new namespace;
-		// the thread stays locked and ends with this goroutine.
+		// NewNamed switches the calling thread into the new namespace, so
+		// the thread is put back before it is unlocked. Leaving it locked
+		// to end with the goroutine is not enough: a locked main thread
+		// (m0) is parked, not ended, and would hold the namespace alive.
 		runtime.LockOSThread()
-		ns, err := netns.NewNamed(name)
-		if err == nil {
-			ns.Close()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- fmt.Errorf("read current network namespace: %w", err)
+			return
 		}
-		errc <- err
+		defer orig.Close()
+		ns, err := netns.NewNamed(name)
+		if err != nil {
+			errc <- err
+			return
+		}
+		ns.Close()
+		if err := netns.Set(orig); err != nil {
+			errc <- fmt.Errorf("return from %s: %w", name, err) // the thread stays locked and ends
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- nil
 	}()
 	if err := <-errc; err != nil {
 		l.tb.Fatalf("create network namespace %s: %v", name, err)
@@ -282,9 +297,16 @@ func Do(ns string, fn func() error) error {
 	}
 	errc := make(chan error, 1)
 	go func() {
-		// The thread is never unlocked: it ends with the goroutine, so
-		// no other code runs in ns by accident.
+		// The thread goes back to its namespace before it is unlocked:
+		// a locked thread that is the main one (m0) is parked when its
+		// goroutine ends, not ended, and would keep ns alive.
 		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- fmt.Errorf("read current network namespace: %w", err)
+			return
+		}
+		defer orig.Close()
 		h, err := netns.GetFromName(ns)
 		if err != nil {
 			errc <- fmt.Errorf("open network namespace %s: %w", ns, err)
@@ -295,7 +317,13 @@ func Do(ns string, fn func() error) error {
 			errc <- fmt.Errorf("enter network namespace %s: %w", ns, err)
 			return
 		}
-		errc <- fn()
+		ferr := fn()
+		if err := netns.Set(orig); err != nil {
+			errc <- fmt.Errorf("return from network namespace %s: %w", ns, err) // the thread stays locked and ends
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
 	}()
 	return <-errc
 }

@@ -102,7 +102,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 	}
 	def(&tools, strings.Join(toolNames(), ","), "flowlog,softflowd")
-	def(&gens, "1000000:10000,10000000:10000,10000000:1000000", "1000000:10000")
+	def(&gens, "1000000:10000,1000000:1000000,10000000:10000,10000000:1000000", "1000000:10000")
 	if gens == "none" {
 		gens = ""
 	}

@@ -22,7 +22,7 @@ import (
 const orphanGrace = 10 * time.Minute
 
 // sampleEvery is the period of the private-memory samples.
-const sampleEvery = 20 * time.Millisecond
+const sampleEvery = 2 * time.Millisecond
 
 // prSetChildSubreaper is PR_SET_CHILD_SUBREAPER from <linux/prctl.h>.
 const prSetChildSubreaper = 36

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"io"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -327,5 +329,46 @@ func TestGenerateStopsOnEmitError(t *testing.T) {
 	})
 	if err != stop || calls != 10 {
 		t.Fatalf("Generate returned %v after %d calls, want %v after 10", err, calls, stop)
+	}
+}
+
+// TestRoundRobinIsThePassLoop checks roundRobin against the pass-by-pass
+// loop it replaces, so captures generated before keep their bytes.
+func TestRoundRobinIsThePassLoop(t *testing.T) {
+	passLoop := func(counts []int32, packets, total int, limit int64) {
+		for i := 0; total != packets; i = (i + 1) % len(counts) {
+			switch {
+			case total < packets && int64(counts[i]) < limit:
+				counts[i]++
+				total++
+			case total > packets && counts[i] > 1:
+				counts[i]--
+				total--
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	for trial := range 2000 {
+		flows := 1 + rng.IntN(40)
+		limit := int64(1 + rng.IntN(30))
+		counts := make([]int32, flows)
+		total := 0
+		for i := range counts {
+			counts[i] = int32(1 + rng.Int64N(limit))
+			total += int(counts[i])
+		}
+		packets := flows + rng.IntN(flows*int(limit)-flows+1) // reachable
+		want := slices.Clone(counts)
+		passLoop(want, packets, total, limit)
+		got := slices.Clone(counts)
+		switch {
+		case total < packets:
+			roundRobin(got, packets-total, +1, func(c int32) int64 { return limit - int64(c) })
+		case total > packets:
+			roundRobin(got, total-packets, -1, func(c int32) int64 { return int64(c) - 1 })
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("trial %d: counts %v to %d packets (limit %d): got %v, want %v", trial, counts, packets, limit, got, want)
+		}
 	}
 }

@@ -25,6 +25,9 @@ bash scripts/check-bpf-generated.sh
 echo "== go test"
 go test -count=1 -timeout 20m ./...
 
+echo "== benchmark regression guard (prints WARNING on a >30% throughput drop; fails only if it cannot measure or flowlog disagrees with the truth)"
+bench/run --quick --no-install
+
 echo "== fuzz (short runs)"
 fuzztime="${FUZZTIME:-10s}"
 # Every Fuzz target in the tree, run one at a time (go test -fuzz takes one).

@@ -37,6 +37,13 @@ type Config struct {
 	// MaxFlowLogs bounds the flow logs the server keeps; 0 means the EC2
 	// service's default (10,000).
 	MaxFlowLogs int `yaml:"max-flow-logs"`
+	// InventoryExpiry is how long an agent may go without calling the
+	// server before the server drops it with its VPCs, subnets and
+	// interfaces (their flow logs stay): a Go duration of at least 1m
+	// (30m, 1h, 24h); "0" or "never" keeps them until the agent registers
+	// again. Unset is DefaultInventoryExpiry. InventoryExpiryDuration
+	// reads it.
+	InventoryExpiry string `yaml:"inventory-expiry"`
 }
 
 // AuditRotation bounds the audit trail on disk: the file is rotated when
@@ -63,6 +70,13 @@ const (
 	// DefaultMetricsAddress serves no metrics: a fixed port by default
 	// would make a second server on the host (or tests) fail to start.
 	DefaultMetricsAddress = "none"
+	// DefaultInventoryExpiry is how long an agent may go unheard before
+	// its interfaces leave the inventory.
+	DefaultInventoryExpiry = "1h"
+	// MinInventoryExpiry is the shortest inventory-expiry: a working
+	// agent calls at least every 30 s (its long poll), and an expiry
+	// close to that would drop agents that are only slow.
+	MinInventoryExpiry = time.Minute
 )
 
 // Defaults returns c with unset keys set to their defaults.
@@ -84,6 +98,9 @@ func (c Config) Defaults() Config {
 	}
 	if c.MetricsAddress == "" {
 		c.MetricsAddress = DefaultMetricsAddress
+	}
+	if c.InventoryExpiry == "" {
+		c.InventoryExpiry = DefaultInventoryExpiry
 	}
 	return c
 }
@@ -148,6 +165,9 @@ func (c Config) Validate() error {
 	if c.MaxFlowLogs < 0 {
 		return fmt.Errorf("max-flow-logs: %d is negative", c.MaxFlowLogs)
 	}
+	if _, err := parseInventoryExpiry(c.InventoryExpiry); err != nil {
+		return fmt.Errorf("inventory-expiry: %w", err)
+	}
 	seen := map[string]bool{}
 	for i, k := range c.AccessKeys {
 		if !isAccessKeyID(k.AccessKeyID) {
@@ -162,6 +182,35 @@ func (c Config) Validate() error {
 		seen[k.AccessKeyID] = true
 	}
 	return nil
+}
+
+// InventoryExpiryDuration is inventory-expiry as a duration; 0 means
+// never (and an invalid value, which Validate refuses).
+func (c Config) InventoryExpiryDuration() time.Duration {
+	d, _ := parseInventoryExpiry(c.InventoryExpiry)
+	return d
+}
+
+// parseInventoryExpiry reads an inventory-expiry: "" is the default,
+// "0" and "never" are 0.
+func parseInventoryExpiry(s string) (time.Duration, error) {
+	switch s {
+	case "":
+		s = DefaultInventoryExpiry
+	case "0", "never":
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (30m, 1h, 24h), 0 or never", s)
+	}
+	if d == 0 {
+		return 0, nil
+	}
+	if d < MinInventoryExpiry {
+		return 0, fmt.Errorf("%s: want at least %s (agents call every 30 s), or 0/never to keep agents forever", s, MinInventoryExpiry)
+	}
+	return d, nil
 }
 
 // LoadConfig reads and validates the configuration file at path. A file

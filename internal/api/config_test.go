@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeConfig(t *testing.T, body string, mode os.FileMode) string {
@@ -62,5 +63,50 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want one naming %q", body, err, want)
 		}
+	}
+}
+
+// inventory-expiry: a duration of at least 1m, 0 or never (off); unset
+// is 1h; anything else is refused naming the key.
+func TestConfigInventoryExpiry(t *testing.T) {
+	for body, want := range map[string]time.Duration{
+		"":                             time.Hour,
+		"inventory-expiry: 30m\n":      30 * time.Minute,
+		"inventory-expiry: 24h\n":      24 * time.Hour,
+		"inventory-expiry: 0\n":        0,
+		"inventory-expiry: \"0\"\n":    0,
+		"inventory-expiry: 0s\n":       0,
+		"inventory-expiry: never\n":    0,
+		"inventory-expiry: 1m\n":       time.Minute,
+		"inventory-expiry: 1h30m\n":    90 * time.Minute,
+		"listen: 127.0.0.1:9\n":        time.Hour,
+		"inventory-expiry: \"2h\"\n":   2 * time.Hour,
+		"inventory-expiry: 86400s\n":   24 * time.Hour,
+		"inventory-expiry: 1000000h\n": 1000000 * time.Hour,
+	} {
+		c, err := LoadConfig(writeConfig(t, body, 0o600))
+		if err != nil {
+			t.Errorf("%q: %v", body, err)
+			continue
+		}
+		if got := c.InventoryExpiryDuration(); got != want {
+			t.Errorf("%q: %v, want %v", body, got, want)
+		}
+	}
+	for _, body := range []string{
+		"inventory-expiry: 30s\n",
+		"inventory-expiry: -1h\n",
+		"inventory-expiry: sometimes\n",
+		"inventory-expiry: 60\n",
+		"inventory-expiry: forever\n",
+	} {
+		_, err := LoadConfig(writeConfig(t, body, 0o600))
+		if err == nil || !strings.Contains(err.Error(), "inventory-expiry:") {
+			t.Errorf("%q: %v, want an error naming inventory-expiry", body, err)
+		}
+	}
+	// A Config built in code without the key gets the default.
+	if d := (Config{}).InventoryExpiryDuration(); d != time.Hour {
+		t.Errorf("zero Config: %v", d)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -93,6 +92,8 @@ type Agent struct {
 	follow *follower
 	// invChanged is signalled when the links change (registration).
 	invChanged chan struct{}
+	// ret holds the spools of removed flow logs still delivering.
+	ret retirer
 }
 
 // linkKey identifies a link while it exists.
@@ -117,6 +118,7 @@ type flowLog struct {
 	id    string
 	live  *pipeline.LiveLog
 	spool *spool.Spool
+	out   *spooled // the spool as the pipeline's sink; nil without
 	// status watches the destination's calls (delivery status).
 	status *delivery
 
@@ -213,6 +215,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		}
 		a.logs = append(a.logs, fl)
 	}
+	a.retireOrphans()
 	a.refreshLives()
 	if err := a.startWatcher(); err != nil {
 		return err
@@ -316,16 +319,15 @@ func (a *Agent) openFlowLogID(def FlowLog, id string, now time.Time) (_ *flowLog
 	dest.Sink = fl.status
 	var out pipeline.Sink = dest.Sink
 	if a.cfg.Spool.Dir != "none" {
-		sc := spool.DefaultConfig(filepath.Join(a.cfg.Spool.Dir, id))
-		sc.MaxBytes = a.cfg.Spool.MaxBytes
-		sc.Sync = spool.SyncPolicy(a.cfg.Spool.Sync)
-		sc.Retry.Max = a.cfg.Spool.Retry
-		sc.Interval = def.Interval
-		if dest.HoldsPeriod {
-			sc.Durable = spool.ObjectDurable
+		// A removed flow log of this id may still deliver its backlog:
+		// this flow log's spool takes it over.
+		a.takeBack(id)
+		// What a later start needs to deliver this spool should the
+		// flow log be gone by then.
+		if err := a.writeRetireInfo(def, id); err != nil {
+			a.log.Warn("the spool cannot be delivered after a restart without this flow log", "flow_log", id, "error", err)
 		}
-		log := a.log.With("flow_log", id)
-		sc.OnError = func(err error) { log.Warn("destination", "error", err) }
+		sc := a.spoolConfig(id, def, dest)
 		sp, err := spool.New(sc, dest.Sink)
 		if err != nil {
 			dest.Sink.Close()
@@ -336,7 +338,8 @@ func (a *Agent) openFlowLogID(def FlowLog, id string, now time.Time) (_ *flowLog
 			return nil, &FlowLogError{ID: id, Err: err}
 		}
 		fl.spool = sp
-		out = &spooled{sp: sp, timeout: a.cfg.ShutdownTimeout}
+		fl.out = &spooled{sp: sp, timeout: a.cfg.ShutdownTimeout}
+		out = fl.out
 	}
 	excl := policy.DefaultExclusions()
 	if !*a.cfg.Exclusions {
@@ -363,15 +366,21 @@ func (a *Agent) openFlowLogID(def FlowLog, id string, now time.Time) (_ *flowLog
 
 // spooled is a spool as a flow log's sink: Close waits at most timeout
 // for the destination to take everything, then leaves the rest in the
-// spool for the next start.
+// spool for the next start. The sink of a removed flow log retires
+// instead (retire set): Close hands the spool to the background, which
+// delivers everything before it removes the spool.
 type spooled struct {
 	sp      *spool.Spool
 	timeout time.Duration
+	retire  func(*spool.Spool, time.Duration) error
 }
 
 func (s *spooled) Write(recs []flow.Record) error { return s.sp.Write(recs) }
 func (s *spooled) Advance(wm int64) error         { return s.sp.Advance(wm) }
 func (s *spooled) Close() error {
+	if s.retire != nil {
+		return s.retire(s.sp, s.timeout)
+	}
 	done := make(chan error, 1)
 	go func() { done <- s.sp.Close() }()
 	t := time.NewTimer(s.timeout)
@@ -585,6 +594,9 @@ func (a *Agent) teardown() {
 	if a.cancel != nil {
 		a.cancel()
 	}
+	// Retired spools end with the agent's context: wait until they
+	// released their directories.
+	a.ret.wg.Wait()
 }
 
 // Interface describes an attached interface.

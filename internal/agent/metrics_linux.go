@@ -37,6 +37,7 @@ type snapshot struct {
 	source     string
 	interfaces []ifaceSnap
 	logs       []logSnap
+	retired    []retiredSnap
 
 	packets, bytes  uint64 // all interfaces since start, detached ones included
 	sourcePackets   uint64
@@ -84,6 +85,7 @@ var (
 	descDropped      = prometheus.NewDesc("flowlog_dropped_records_total", "Records dropped because the destination fell behind (queue: in memory; spool: spool or disk full), reported as SKIPDATA.", []string{"flow_log_id", "reason"}, nil)
 	descSinkErrors   = prometheus.NewDesc("flowlog_sink_errors_total", "Errors writing records to the spool or destination.", []string{"flow_log_id"}, nil)
 	descBacklog      = prometheus.NewDesc("flowlog_spool_backlog_bytes", "Spooled bytes the destination has not acknowledged.", []string{"flow_log_id"}, nil)
+	descRetired      = prometheus.NewDesc("flowlog_retired_spool_backlog_bytes", "Spooled bytes of a removed flow log that its destination has not acknowledged yet; the spool is removed once they are.", []string{"flow_log_id"}, nil)
 	descRetries      = prometheus.NewDesc("flowlog_spool_retries_total", "Delivery attempts that failed and were retried.", []string{"flow_log_id"}, nil)
 	descSrcPackets   = prometheus.NewDesc("flowlog_source_packets_total", "Packets the capture source saw (IP or not).", []string{"source"}, nil)
 	descSrcDrops     = prometheus.NewDesc("flowlog_source_drops_total", "Packets the capture source lost (ring drops, flow map full).", []string{"source"}, nil)
@@ -136,6 +138,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			c(descRetries, float64(l.spool.Retries), l.id)
 		}
 	}
+	for _, r := range s.retired {
+		g(descRetired, float64(r.backlogBytes), r.id)
+	}
 	if s.source != "" {
 		c(descSrcPackets, float64(s.sourcePackets), s.source)
 		c(descSrcDrops, float64(s.sourceDrops), s.source)
@@ -175,6 +180,7 @@ func (a *Agent) snapshot(now time.Time) {
 		}
 		s.logs = append(s.logs, ls)
 	}
+	s.retired = a.retiredSnapshot()
 	switch src := a.src.(type) {
 	case *afpacket.Source:
 		st := src.Stats()

@@ -6,6 +6,9 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/flowlog/flowlog/internal/spool"
 )
 
 // Reload applies a new configuration while the agent runs. Flow logs that
@@ -122,6 +125,9 @@ func (a *Agent) reload(cfg Config) ([]string, error) {
 	a.linksChanged()
 	var errs []string
 	for _, fl := range removed {
+		if fl.out != nil && !slices.ContainsFunc(a.logs, func(o *flowLog) bool { return o.id == fl.id }) {
+			fl.out.retire = func(sp *spool.Spool, grace time.Duration) error { return a.retireLive(fl, sp, grace) }
+		}
 		if err := fl.live.Stop(); err != nil {
 			errs = append(errs, fmt.Sprintf("flow log %s: %v", fl.id, err))
 		}

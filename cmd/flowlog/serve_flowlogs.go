@@ -7,18 +7,24 @@ import (
 	"github.com/flowlog/flowlog/internal/api/ec2"
 )
 
-// addFlowLogParts adds the EC2 flow-log API and the agent protocol.
+// addFlowLogParts adds the EC2 flow-log API and the agent protocol, and
+// the inventory's sweeper in the background (it drops agents not heard
+// from within inventory-expiry; stopping writes the agents' last-seen
+// times before the store closes).
 func addFlowLogParts(ctx context.Context, env serveEnv, parts *serveParts) error {
 	flowLogs, err := ec2.New(ctx, env.db, ec2.Options{
-		AccountID:   env.cfg.AccountID,
-		Region:      env.cfg.Region,
-		MaxFlowLogs: env.cfg.MaxFlowLogs,
-		Logger:      env.log.With("service", "ec2"),
+		AccountID:       env.cfg.AccountID,
+		Region:          env.cfg.Region,
+		MaxFlowLogs:     env.cfg.MaxFlowLogs,
+		InventoryExpiry: env.cfg.InventoryExpiryDuration(),
+		Logger:          env.log.With("service", "ec2"),
 	})
 	if err != nil {
 		return err
 	}
 	parts.flowLogs = flowLogs
+	parts.background = append(parts.background, flowLogs.Start)
+	parts.closers = append(parts.closers, flowLogs.Stop)
 	parts.services = append(parts.services, flowLogs,
 		control.NewService(flowLogs, control.ServiceOptions{
 			Logger:        env.log.With("service", "agents"),

@@ -116,6 +116,13 @@ func (e *Error) IsAuth() bool {
 	return false
 }
 
+// IsUnknownAgent reports whether err is the server's CodeUnknownAgent:
+// it has no registration of the agent, which should register again.
+func IsUnknownAgent(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == CodeUnknownAgent
+}
+
 // Register reports the agent's inventory; it replaces the agent's
 // previous registration.
 func (c *Client) Register(ctx context.Context, r Registration) (RegisterResult, error) {

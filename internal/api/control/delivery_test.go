@@ -137,14 +137,15 @@ func TestDeliveryCredentials(t *testing.T) {
 		t.Fatalf("PutLogEvents with a refused role: %v", err)
 	}
 
-	// Only flow logs that cover the agent.
-	for _, req := range []control.DeliveryCredentialsRequest{
-		{AgentID: "i-another", FlowLogID: cwl},
-		{AgentID: registration.AgentID, FlowLogID: "fl-00000000000000000"},
+	// Only flow logs that cover the agent; an agent the server has no
+	// registration of is told to register.
+	for req, code := range map[control.DeliveryCredentialsRequest]string{
+		{AgentID: "i-another", FlowLogID: cwl}:                             control.CodeUnknownAgent,
+		{AgentID: registration.AgentID, FlowLogID: "fl-00000000000000000"}: "InvalidFlowLogId.NotFound",
 	} {
 		_, err := c.GetDeliveryCredentials(ctx, req)
-		if !errors.As(err, &ce) || ce.Status != http.StatusNotFound || ce.Code != "InvalidFlowLogId.NotFound" {
-			t.Errorf("%+v: %v", req, err)
+		if !errors.As(err, &ce) || ce.Status != http.StatusNotFound || ce.Code != code {
+			t.Errorf("%+v: %v, want %s", req, err, code)
 		}
 	}
 	if _, err := c.GetDeliveryCredentials(ctx, control.DeliveryCredentialsRequest{AgentID: registration.AgentID}); !errors.As(err, &ce) || ce.Code != "MissingParameter" {

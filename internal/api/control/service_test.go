@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -123,8 +124,11 @@ func TestAgentGetsOnlyItsFlowLogs(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("agent a got %v, want %v", got, want)
 	}
-	if err := e.call(ctx, control.OpWatchFlowLogs, control.WatchRequest{AgentID: "never-registered"}, &set); err != nil || len(set.FlowLogs) != 0 {
-		t.Fatalf("unregistered agent: %+v, %v", set, err)
+	// An agent the server has no registration of is told to register.
+	var none control.FlowLogSet
+	if err := e.call(ctx, control.OpWatchFlowLogs, control.WatchRequest{AgentID: "never-registered"}, &none); err == nil ||
+		!strings.Contains(err.Error(), "HTTP 404") || !strings.Contains(err.Error(), `"code":"`+control.CodeUnknownAgent+`"`) {
+		t.Fatalf("unregistered agent: %+v, %v", none, err)
 	}
 	var empty struct{}
 	if err := e.call(ctx, control.OpReportStatus, control.StatusReport{AgentID: "a", FlowLogs: []control.FlowLogStatus{{FlowLogID: want[0], Status: "SUCCESS", Records: 3}}}, &empty); err != nil {

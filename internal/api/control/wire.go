@@ -41,6 +41,13 @@ const (
 	// DeliverLogsAccessError is how AWS's deliverLogsErrorMessage starts
 	// when the delivery role does not let flow logs publish.
 	DeliverLogsAccessError = "Access error"
+
+	// CodeUnknownAgent (HTTP 404) answers WatchFlowLogs and
+	// GetDeliveryCredentials for an agent id the server has no
+	// registration of: it never registered, the server dropped it after
+	// not hearing from it for its inventory-expiry, or the server's store
+	// was replaced. The agent registers again (then watches again).
+	CodeUnknownAgent = "UnknownAgent"
 )
 
 // Registration is what an agent discovered on its host. Registering again

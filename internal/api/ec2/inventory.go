@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
@@ -47,6 +48,9 @@ type Interface struct {
 	AgentID      string
 	Hostname     string
 	RegisteredAt time.Time
+	// LastSeen is when its agent last called the server (registered,
+	// watched its flow logs or reported their status).
+	LastSeen time.Time
 	// FlowLogIDs are the flow logs covering the interface: its own, its
 	// subnet's and its VPC's.
 	FlowLogIDs []string
@@ -117,7 +121,7 @@ func checkRegistration(r control.Registration) error {
 // Register replaces the agent's registered inventory with r, in one
 // transaction, and wakes every watcher: the agent's flow log set may
 // have changed with it. An interface another agent registered before
-// moves to this one.
+// moves to this one. It counts as hearing from the agent.
 func (s *Service) Register(ctx context.Context, r control.Registration) error {
 	if err := checkRegistration(r); err != nil {
 		return err
@@ -128,8 +132,8 @@ func (s *Service) Register(ctx context.Context, r control.Registration) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM ec2_agents WHERE agent_id = ?`, r.AgentID); err != nil {
 			return fmt.Errorf("register agent %s: %w", r.AgentID, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO ec2_agents(agent_id, hostname, version, instance_id, account_id, region, az_id, registered_ms)
-			VALUES(?,?,?,?,?,?,?,?)`, r.AgentID, r.Hostname, r.Version, r.InstanceID, r.AccountID, r.Region, r.AZID, now.UnixMilli()); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO ec2_agents(agent_id, hostname, version, instance_id, account_id, region, az_id, registered_ms, last_seen_ms)
+			VALUES(?,?,?,?,?,?,?,?,?)`, r.AgentID, r.Hostname, r.Version, r.InstanceID, r.AccountID, r.Region, r.AZID, now.UnixMilli(), now.UnixMilli()); err != nil {
 			return fmt.Errorf("register agent %s: %w", r.AgentID, err)
 		}
 		for _, v := range r.VPCs {
@@ -179,8 +183,11 @@ func parseList(s string) []string {
 }
 
 // FlowLogsFor returns the flow logs whose resource is one of the agent's
-// registered VPCs, subnets or interfaces, with the set's revision. An
-// agent that never registered gets an empty set.
+// registered VPCs, subnets or interfaces, with the set's revision; it is
+// an agent's call (WatchFlowLogs, GetDeliveryCredentials), so it counts
+// as hearing from the agent. An agent without a registration (never
+// registered, or dropped after InventoryExpiry) gets a 404
+// control.CodeUnknownAgent error: it registers again.
 func (s *Service) FlowLogsFor(ctx context.Context, agentID string) (control.FlowLogSet, error) {
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -188,6 +195,15 @@ func (s *Service) FlowLogsFor(ctx context.Context, agentID string) (control.Flow
 	}
 	defer tx.Rollback()
 	set := control.FlowLogSet{FlowLogs: []control.FlowLog{}}
+	var known int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM ec2_agents WHERE agent_id = ?`, agentID).Scan(&known); err != nil {
+		return set, fmt.Errorf("read flow log set of agent %s: %w", agentID, err)
+	}
+	if known == 0 {
+		return set, &api.Error{Status: http.StatusNotFound, Code: control.CodeUnknownAgent,
+			Message: "agent " + agentID + " is not registered (never, or not heard from within the server's inventory-expiry): register again"}
+	}
+	s.heard(agentID)
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce((SELECT value FROM ec2_meta WHERE key = 'revision'), 0)`).Scan(&set.Revision); err != nil {
 		return set, fmt.Errorf("read flow log set revision: %w", err)
 	}
@@ -215,7 +231,8 @@ func (s *Service) FlowLogsFor(ctx context.Context, agentID string) (control.Flow
 }
 
 // ReportStatus records an agent's delivery status of its flow logs.
-// Statuses of flow logs deleted meanwhile are dropped.
+// Statuses of flow logs deleted meanwhile are dropped. It counts as
+// hearing from the agent.
 func (s *Service) ReportStatus(ctx context.Context, r control.StatusReport) error {
 	if r.AgentID == "" {
 		return api.Errorf("MissingParameter", "status report agentId: required")
@@ -228,6 +245,7 @@ func (s *Service) ReportStatus(ctx context.Context, r control.StatusReport) erro
 			return api.Errorf("InvalidParameterValue", "status report flowLogs[%d].message: longer than 4096 bytes", i)
 		}
 	}
+	s.heard(r.AgentID)
 	now := s.opts.Now().UnixMilli()
 	return api.InTx(ctx, s.db, func(tx *sql.Tx) error {
 		for _, st := range r.FlowLogs {
@@ -328,17 +346,19 @@ func (s *Service) inventory(ctx context.Context) (Inventory, error) {
 	}); err != nil {
 		return inv, err
 	}
+	seen := s.lastSeen()
 	if err := eachRow(ctx, tx, `SELECT i.eni_id, i.agent_id, i.subnet_id, i.vpc_id, i.instance_id, i.mac, i.addresses, i.name, i.netns, i.description,
-		a.hostname, a.registered_ms FROM ec2_interfaces i JOIN ec2_agents a ON a.agent_id = i.agent_id ORDER BY i.eni_id`, func(rows *sql.Rows) error {
+		a.hostname, a.registered_ms, max(a.last_seen_ms, a.registered_ms) FROM ec2_interfaces i JOIN ec2_agents a ON a.agent_id = i.agent_id ORDER BY i.eni_id`, func(rows *sql.Rows) error {
 		var in Interface
 		var addrs string
-		var ms int64
+		var ms, seenMS int64
 		if err := rows.Scan(&in.InterfaceID, &in.AgentID, &in.SubnetID, &in.VPCID, &in.InstanceID, &in.MAC, &addrs, &in.Name, &in.Netns,
-			&in.Description, &in.Hostname, &ms); err != nil {
+			&in.Description, &in.Hostname, &ms, &seenMS); err != nil {
 			return err
 		}
 		in.Addresses = parseList(addrs)
 		in.RegisteredAt = time.UnixMilli(ms).UTC()
+		in.LastSeen = time.UnixMilli(max(seenMS, seen[in.AgentID])).UTC()
 		for _, rid := range []string{in.InterfaceID, in.SubnetID, in.VPCID} {
 			for _, fl := range byResource[rid] {
 				in.FlowLogIDs = append(in.FlowLogIDs, fl)

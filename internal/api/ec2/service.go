@@ -63,6 +63,15 @@ type Options struct {
 	Logger                 *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// InventoryExpiry is how long an agent may go without calling the
+	// server (Register, WatchFlowLogs, ReportStatus,
+	// GetDeliveryCredentials) before Sweep drops it with its VPCs,
+	// subnets and interfaces; 0 keeps agents until they register again.
+	InventoryExpiry time.Duration
+	// SweepInterval is how often Start sweeps and writes the agents'
+	// last-seen times to the store; 0 means a tenth of InventoryExpiry,
+	// from 1 s to DefaultSweepInterval.
+	SweepInterval time.Duration
 }
 
 // Service is the EC2 API and the store of flow logs and inventory.
@@ -73,6 +82,17 @@ type Service struct {
 
 	mu      sync.Mutex
 	changed chan struct{}
+
+	// started is when the service was created: an agent is not dropped
+	// before it has had InventoryExpiry to call a restarted server.
+	started time.Time
+	// seen is when each agent last called, since the last flush to
+	// ec2_agents.last_seen_ms (unix ms): agents long-poll continuously,
+	// and a commit per call is an fsync per call.
+	seenMu sync.Mutex
+	seen   map[string]int64
+
+	run sweeperRun
 }
 
 // New creates the service's tables in db (if missing) and returns it.
@@ -92,6 +112,12 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Service, error) {
 	if opts.MaxFlowLogs < 0 || opts.MaxFlowLogsPerResource < 0 {
 		return nil, errors.New("new ec2 service: negative flow log limit")
 	}
+	if opts.InventoryExpiry < 0 || opts.SweepInterval < 0 {
+		return nil, errors.New("new ec2 service: negative inventory expiry or sweep interval")
+	}
+	if opts.SweepInterval == 0 {
+		opts.SweepInterval = min(max(opts.InventoryExpiry/10, time.Second), DefaultSweepInterval)
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -103,7 +129,11 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Service, error) {
 			return nil, fmt.Errorf("new ec2 service: create tables: %w", err)
 		}
 	}
-	return &Service{db: db, opts: opts, log: opts.Logger, changed: make(chan struct{})}, nil
+	if err := addLastSeen(ctx, db); err != nil {
+		return nil, fmt.Errorf("new ec2 service: %w", err)
+	}
+	return &Service{db: db, opts: opts, log: opts.Logger, changed: make(chan struct{}),
+		started: opts.Now(), seen: map[string]int64{}, run: newSweeperRun()}, nil
 }
 
 // schema is the service's tables. Every write of one API call happens in
@@ -154,7 +184,8 @@ var schema = []string{
 		account_id TEXT NOT NULL,
 		region TEXT NOT NULL,
 		az_id TEXT NOT NULL,
-		registered_ms INTEGER NOT NULL
+		registered_ms INTEGER NOT NULL,
+		last_seen_ms INTEGER NOT NULL DEFAULT 0
 	)`,
 	`CREATE TABLE IF NOT EXISTS ec2_vpcs (
 		vpc_id TEXT NOT NULL,

@@ -282,7 +282,7 @@ func (a *Agent) runRetiree(r *retiree, info *retireInfo) {
 	delivered := after.DeliveredRecords - before.DeliveredRecords
 	if err != nil {
 		if r.announced.Load() {
-			a.log.Info("retired spool: stopped before its backlog was delivered; it stays for the next start", "flow_log", r.id, "destination", r.dest, "backlog_bytes", after.BacklogBytes, "spool", r.dir, "error", err)
+			a.log.Info("retired spool: ended before its backlog was delivered; it stays in the spool directory (delivered after the next start, or by the flow log if it is added again)", "flow_log", r.id, "destination", r.dest, "backlog_bytes", after.BacklogBytes, "spool", r.dir, "error", err)
 		}
 		return
 	}

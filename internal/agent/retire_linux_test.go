@@ -19,13 +19,17 @@ import (
 	"github.com/flowlog/flowlog/internal/agent/netlab"
 )
 
-// downDir makes the directory destination dir fail for real: the
-// directory moves aside and a regular file takes its place, so creating
-// an object under it fails with ENOTDIR (root is not stopped by modes).
-// up undoes it, with whatever was published before.
+// downDir makes a directory destination fail for real: dir (the
+// destination, or its AWSLogs folder) moves aside and a regular file
+// takes its place, so creating an object under it fails with ENOTDIR
+// (root is not stopped by modes); with the destination itself, opening
+// it fails too. up undoes it, with whatever was published before.
 func downDir(t *testing.T, dir string) (up func()) {
 	t.Helper()
-	if err := os.Rename(dir, dir+".up"); err != nil {
+	moved := true
+	if err := os.Rename(dir, dir+".up"); os.IsNotExist(err) {
+		moved = false
+	} else if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(dir, []byte("down\n"), 0o644); err != nil {
@@ -35,6 +39,9 @@ func downDir(t *testing.T, dir string) (up func()) {
 		t.Helper()
 		if err := os.Remove(dir); err != nil {
 			t.Fatal(err)
+		}
+		if !moved {
+			return
 		}
 		if err := os.Rename(dir+".up", dir); err != nil {
 			t.Fatal(err)
@@ -114,7 +121,8 @@ func TestRetiredSpool(t *testing.T) {
 	spoolA := filepath.Join(cfg.Spool.Dir, idA)
 
 	udpPackets(t, l, 7001, 7)
-	up := downDir(t, destA)
+	// The destination opens (it is added again below) but takes nothing.
+	up := downDir(t, filepath.Join(destA, "AWSLogs"))
 	onlyB := cfg
 	onlyB.FlowLogs = cfg.FlowLogs[1:]
 	start := time.Now()
@@ -137,6 +145,20 @@ func TestRetiredSpool(t *testing.T) {
 	time.Sleep(time.Second) // a few failed retries
 	if _, err := os.Stat(spoolA); err != nil {
 		t.Fatalf("backlog of the removed flow log: %v", err)
+	}
+	// Added again while retired: the flow log's spool takes the backlog
+	// over; removed again, it is retired again.
+	if _, err := a.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if ids := a.RetiredSpools(); len(ids) != 0 || !runs(a, idA) {
+		t.Fatalf("added again: retired %v, running %v", ids, a.FlowLogIDs())
+	}
+	if _, err := a.Reload(onlyB); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(a.RetiredSpools(), idA) {
+		t.Fatalf("removed again: retired spools %v", a.RetiredSpools())
 	}
 
 	up()
@@ -229,8 +251,25 @@ func TestRetiredSpoolRestart(t *testing.T) {
 	if bl := retiredBacklog(t, b, idA); bl <= 0 {
 		t.Errorf("retired backlog on /metrics: %d", bl)
 	}
+	// Stop ends the retirement; the backlog stays for the next start.
+	start := time.Now()
+	if err := b.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stop while a spool is retired: %s", time.Since(start).Round(time.Millisecond))
 	if _, err := os.Stat(spoolA); err != nil {
-		t.Fatalf("backlog of the removed flow log: %v", err)
+		t.Fatalf("backlog of the removed flow log after stop: %v", err)
+	}
+	b, err = New(onlyB, Deps{Logger: log, HostRoot: filepath.Join(l.root, "host")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Stop()
+	if !slices.Contains(b.RetiredSpools(), idA) {
+		t.Fatalf("retired spools after a second restart %v, want %s", b.RetiredSpools(), idA)
 	}
 	up()
 	took := eventually(t, 5*time.Second, "retired spool delivered and removed", func() bool {

@@ -45,6 +45,7 @@ type follower struct {
 	registered chan struct{} // closed at the first registration
 	regOnce    sync.Once
 	rewatch    chan struct{} // a new registration: ask for the set again
+	reregister chan struct{} // the server forgot the agent: register again
 	statusNow  chan struct{}
 	pollWait   atomic.Int64 // nanoseconds; the server's cap or ours
 
@@ -81,6 +82,7 @@ func newFollower(a *Agent) (*follower, error) {
 		a: a, client: client, srv: srv, log: a.log.With("server", srv.URL),
 		registered: make(chan struct{}),
 		rewatch:    make(chan struct{}, 1),
+		reregister: make(chan struct{}, 1),
 		statusNow:  make(chan struct{}, 1),
 		failed:     map[string]string{},
 	}
@@ -252,6 +254,8 @@ func (f *follower) registerLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-f.a.invChanged:
+		case <-f.reregister:
+			last = nil
 		}
 	}
 }
@@ -298,7 +302,15 @@ func (f *follower) watchLoop(ctx context.Context) {
 			rev = 0
 			continue
 		}
-		h.note(err)
+		if control.IsUnknownAgent(err) {
+			// The server dropped the agent (not heard from within its
+			// inventory-expiry) or lost its store: register again; the
+			// registration pokes rewatch. The flow logs keep running.
+			f.log.Info("the server does not know this agent: registering again", "error", err)
+			poke(f.reregister)
+		} else {
+			h.note(err)
+		}
 		if err != nil {
 			if !sleep(ctx, backoff(attempt)) {
 				return

@@ -13,6 +13,9 @@ const (
 	readPathEnd   = "<!-- read-path report: end -->"
 	// notesFile is hand-written analysis of a recorded run, included as is.
 	notesFile = "bench/peers/notes.md"
+	// liveFile is the live agent benchmark's report (bench/agent/run.sh),
+	// included as its third part.
+	liveFile = "bench/agent/RESULTS.md"
 )
 
 // report renders the Markdown report of a record.
@@ -23,7 +26,8 @@ func report(rec Record, o options) (string, error) {
 	p("Written by `%s` from one run that finished %s; every number below was measured in that run. ",
 		rec.Command, rec.Finished.Format("2006-01-02 15:04 UTC"))
 	p("The first part compares flowlog with the tools users would pick instead, on the same captures; ")
-	p("the second part (below the line) is the read-path report of `bench/run-read.sh`. Rerun `bench/run` to refresh both.\n\n")
+	p("the second part (below the first line) is the read-path report of `bench/run-read.sh`; the third (below the second line) ")
+	p("is the live agent benchmark of `bench/agent/run.sh`, with the date of its own run. Rerun `bench/run` to refresh all three.\n\n")
 
 	p("## Side by side with the peers\n\n")
 	writeMachine(&b, rec)
@@ -52,6 +56,13 @@ func report(rec Record, o options) (string, error) {
 		p("\n%s\n", strings.TrimSpace(readPath))
 	}
 	p("\n%s\n", readPathEnd)
+
+	p("\n---\n\n")
+	if live, err := os.ReadFile(liveFile); err == nil {
+		p("%s\n", strings.TrimSpace(demote(string(live))))
+	} else {
+		p("## Live agent benchmark\n\n(No report: run `bench/agent/run.sh`, or `bench/run` without `--no-live`.)\n")
+	}
 	return b.String(), nil
 }
 

@@ -3,7 +3,9 @@ package ec2_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -74,6 +76,22 @@ func eniIDs(t *testing.T, e *env) []string {
 	return ids
 }
 
+// invENIs lists the inventory's interfaces as the Go API (the console)
+// reads them: the same store as describe-network-interfaces, without
+// the CLI's start-up time.
+func invENIs(t *testing.T, e *env) []string {
+	t.Helper()
+	inv, err := e.svc.Inventory(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, in := range inv.Interfaces {
+		ids = append(ids, in.InterfaceID)
+	}
+	return ids
+}
+
 func vpcIDs(t *testing.T, e *env) []string {
 	t.Helper()
 	var out struct{ Vpcs []struct{ VpcId string } }
@@ -123,7 +141,7 @@ func TestInventoryExpiry(t *testing.T) {
 		"--log-destination-type", "file", "--log-destination", "/var/log/flows")
 	e.cli.JSON(t, &onENI, "ec2", "create-flow-logs", "--resource-type", "NetworkInterface", "--resource-ids", "eni-gone0001", "--traffic-type", "REJECT",
 		"--log-destination-type", "file", "--log-destination", "/var/log/flows")
-	if got := eniIDs(t, e); len(got) != 5 {
+	if got := invENIs(t, e); len(got) != 5 {
 		t.Fatalf("before: %v", got)
 	}
 
@@ -198,7 +216,7 @@ func TestInventoryExpiry(t *testing.T) {
 	if !slices.Equal(ids, []string{onVPC.FlowLogIds[0], onENI.FlowLogIds[0]}) {
 		t.Fatalf("re-registered agent's flow logs: %v", ids)
 	}
-	if got := eniIDs(t, e); len(got) != 5 {
+	if got := invENIs(t, e); len(got) != 5 {
 		t.Fatalf("after re-registration: %v", got)
 	}
 	// Back, it keeps calling and stays, while "alive", now silent for
@@ -212,7 +230,7 @@ func TestInventoryExpiry(t *testing.T) {
 	if err != nil || len(dropped) != 1 || dropped[0].AgentID != "alive" {
 		t.Fatalf("second sweep: %+v, %v", dropped, err)
 	}
-	if got := eniIDs(t, e); len(got) != 3 || !strings.HasPrefix(got[0], "eni-gone") {
+	if got := invENIs(t, e); len(got) != 3 || !strings.HasPrefix(got[0], "eni-gone") {
 		t.Fatalf("after the second sweep: %v", got)
 	}
 }
@@ -382,5 +400,69 @@ func TestInventorySweeper(t *testing.T) {
 	case <-runDone:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Start did not return after Stop")
+	}
+}
+
+// benchService is a service on its own store with n registered agents.
+func benchService(b *testing.B, n int) (*ec2.Service, *sql.DB) {
+	b.Helper()
+	ctx := context.Background()
+	db, err := api.OpenDB(ctx, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	svc, err := ec2.New(ctx, db, ec2.Options{InventoryExpiry: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		if err := svc.Register(ctx, registration(fmt.Sprintf("a%d", i), "vpc-0000aaaa", 2)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return svc, db
+}
+
+// What a watch costs the store now: a read transaction, the agent
+// marked heard in memory.
+func BenchmarkWatchHeartbeat(b *testing.B) {
+	svc, _ := benchService(b, 1)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := svc.FlowLogsFor(ctx, "a0"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// What writing last-seen at every call would add to each watch: one
+// committed UPDATE (WAL, synchronous=FULL: an fsync).
+func BenchmarkLastSeenCommitPerCall(b *testing.B) {
+	_, db := benchService(b, 1)
+	ctx := context.Background()
+	ms := time.Now().UnixMilli()
+	for b.Loop() {
+		ms++
+		if _, err := db.ExecContext(ctx, `UPDATE ec2_agents SET last_seen_ms = ? WHERE agent_id = 'a0'`, ms); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// A sweep of 1,000 agents that all called since the last one: their
+// last-seen times in one transaction, and the expiry query.
+func BenchmarkSweep1000Agents(b *testing.B) {
+	svc, _ := benchService(b, 1000)
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		for i := range 1000 {
+			_ = svc.ReportStatus(ctx, control.StatusReport{AgentID: fmt.Sprintf("a%d", i)})
+		}
+		b.StartTimer()
+		if _, err := svc.Sweep(ctx); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

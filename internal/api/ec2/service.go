@@ -5,6 +5,8 @@
 // 2016-11-15) so the stock AWS CLI and SDKs work with --endpoint-url, and
 // keeps flow logs, their tags, client tokens, the inventory and each
 // agent's delivery status in the server's SQLite store (ec2_* tables).
+// Its sweeper (Start) drops the agents not heard from within
+// Options.InventoryExpiry, with their part of the inventory.
 //
 // The same operations are a Go API for the web console and the agent
 // protocol (package control): one validation, one set of *api.Error

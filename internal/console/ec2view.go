@@ -64,7 +64,7 @@ func viewInventory(inv ec2.Inventory) Inventory {
 			fl = []string{}
 		}
 		v.Interfaces = append(v.Interfaces, Interface{ID: x.InterfaceID, SubnetID: x.SubnetID, VPCID: x.VPCID, InstanceID: x.InstanceID,
-			MAC: x.MAC, Addresses: x.Addresses, Name: x.Name, Agent: x.Hostname, LastSeen: x.RegisteredAt, LastRecord: x.LastRecordTime, FlowLogs: fl})
+			MAC: x.MAC, Addresses: x.Addresses, Name: x.Name, Agent: x.Hostname, LastSeen: x.LastSeen, LastRecord: x.LastRecordTime, FlowLogs: fl})
 	}
 	return v
 }

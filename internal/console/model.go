@@ -105,7 +105,7 @@ type Interface struct {
 	Addresses  []string `json:"addresses"`
 	Name       string   `json:"name"` // link name on the host
 	Agent      string   `json:"agent"`
-	// LastSeen is the agent's last registration; LastRecord the end of
+	// LastSeen is the agent's last call to the server; LastRecord the end of
 	// the newest record an agent delivered for the interface (zero:
 	// none yet).
 	LastSeen   time.Time `json:"lastSeen,omitzero"`

@@ -7,7 +7,7 @@ export async function render(view) {
   const {inventory: inv} = await get('inventory');
   const ifaceRows = (ifs) => h('table', {class: 'interfaces'},
     h('caption', {}, `${ifs.length} interface${ifs.length === 1 ? '' : 's'}`),
-    h('thead', {}, h('tr', {}, ['Interface', 'Link', 'Addresses', 'Instance', 'Agent', 'Covered by', 'Last record', 'Last registration'].map(c => h('th', {scope: 'col'}, c)))),
+    h('thead', {}, h('tr', {}, ['Interface', 'Link', 'Addresses', 'Instance', 'Agent', 'Covered by', 'Last record', 'Agent last seen'].map(c => h('th', {scope: 'col'}, c)))),
     h('tbody', {}, ifs.map(i => h('tr', {dataset: {id: i.id}},
       h('th', {scope: 'row'}, h('code', {}, i.id)),
       h('td', {}, i.name || '-'),

@@ -16,11 +16,13 @@ const (
 	DestinationFile DestinationKind = "file"
 	// DestinationS3 is an S3 bucket, optionally with a prefix (sink/s3).
 	DestinationS3 DestinationKind = "s3"
-	// DestinationKafka is a Kafka topic (sink/kafka), also where a flow log
-	// of destination type kinesis-data-firehose delivers.
+	// DestinationKafka is a Kafka topic (sink/kafka).
 	DestinationKafka DestinationKind = "kafka"
 	// DestinationCloudWatch is a CloudWatch Logs log group (sink/cloudwatch).
 	DestinationCloudWatch DestinationKind = "cloudwatch"
+	// DestinationFirehose is a Kinesis Data Firehose delivery stream
+	// (sink/firehose).
+	DestinationFirehose DestinationKind = "firehose"
 )
 
 // ParseDestination splits a flow log destination into its kind and location:
@@ -33,6 +35,9 @@ const (
 //	cloudwatch://group-name      cloudwatch, "group-name"
 //	arn:aws:logs:REGION:ACCOUNT:log-group:NAME
 //	                             cloudwatch, the ARN unchanged (cloudwatch.ParseLocation reads it)
+//	firehose://STREAM?region=R   firehose, "STREAM?region=R" (firehose.ParseLocation reads it)
+//	arn:aws:firehose:REGION:ACCOUNT:deliverystream/NAME
+//	                             firehose, the ARN unchanged
 //
 // Any other scheme is an error, as is an empty location.
 func ParseDestination(s string) (kind DestinationKind, location string, err error) {
@@ -61,9 +66,17 @@ func ParseDestination(s string) (kind DestinationKind, location string, err erro
 		return "", "", fmt.Errorf("parse destination %q: no log group", s)
 	case isLogsARN(s):
 		return DestinationCloudWatch, s, nil
+	case strings.HasPrefix(s, "firehose://"):
+		stream := strings.TrimPrefix(s, "firehose://")
+		if name, _, _ := strings.Cut(stream, "?"); name == "" || strings.Contains(name, "/") {
+			return "", "", fmt.Errorf("parse destination %q: want firehose://STREAM-NAME[?region=REGION]", s)
+		}
+		return DestinationFirehose, stream, nil
+	case isARN(s, "firehose"):
+		return DestinationFirehose, s, nil
 	case strings.Contains(s, "://"):
 		scheme, _, _ := strings.Cut(s, "://")
-		return "", "", fmt.Errorf("parse destination %q: unsupported scheme %q (want a path, file://, s3://, kafka://, cloudwatch://, or an S3 or CloudWatch Logs ARN)", s, scheme)
+		return "", "", fmt.Errorf("parse destination %q: unsupported scheme %q (want a path, file://, s3://, kafka://, cloudwatch://, firehose://, or an S3, CloudWatch Logs or Firehose ARN)", s, scheme)
 	}
 	return DestinationFile, filepath.Clean(s), nil
 }
@@ -89,11 +102,14 @@ func parseKafkaLocation(s, rest string) (DestinationKind, string, error) {
 
 // isLogsARN reports whether s is a CloudWatch Logs ARN
 // (arn:PARTITION:logs:…).
-func isLogsARN(s string) bool {
+func isLogsARN(s string) bool { return isARN(s, "logs") }
+
+// isARN reports whether s is an ARN of service (arn:PARTITION:SERVICE:…).
+func isARN(s, service string) bool {
 	rest, ok := strings.CutPrefix(s, "arn:")
 	if !ok {
 		return false
 	}
 	partition, rest, ok := strings.Cut(rest, ":")
-	return ok && strings.HasPrefix(partition, "aws") && strings.HasPrefix(rest, "logs:")
+	return ok && strings.HasPrefix(partition, "aws") && strings.HasPrefix(rest, service+":")
 }

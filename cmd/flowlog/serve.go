@@ -190,6 +190,7 @@ func buildServeParts(ctx context.Context, env serveEnv) (serveParts, error) {
 	for _, add := range []func(context.Context, serveEnv, *serveParts) error{
 		addFlowLogParts, // ec2 + agent protocol
 		addLogsParts,    // CloudWatch Logs
+		addFirehoseParts,
 		addIAMParts,     // IAM: credentials, authorizer, audit
 		addConsoleParts, // web console
 	} {

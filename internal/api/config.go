@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/goccy/go-yaml"
@@ -44,6 +46,33 @@ type Config struct {
 	// again. Unset is DefaultInventoryExpiry. InventoryExpiryDuration
 	// reads it.
 	InventoryExpiry string `yaml:"inventory-expiry"`
+	// Firehose says where the Kinesis Data Firehose API delivers objects.
+	Firehose FirehoseConfig `yaml:"firehose"`
+}
+
+// FirehoseConfig says where delivery streams write their objects: the
+// bucket of a stream's BucketARN is a directory under BucketsDir, or,
+// with S3EndpointURL, a bucket of that S3 server.
+type FirehoseConfig struct {
+	// BucketsDir holds bucket B's objects in BucketsDir/B/KEY; ""
+	// means DATA_DIR/firehose-buckets (FirehoseBucketsDir).
+	BucketsDir string `yaml:"buckets-dir"`
+	// S3EndpointURL, when set, sends objects to that S3 server (PUT,
+	// path-style) with the standard AWS credential chain of the server's
+	// environment, instead of to BucketsDir. "aws" means AWS's own S3.
+	S3EndpointURL string `yaml:"s3-endpoint-url"`
+	// S3Region is the region signed for; "" means the standard
+	// configuration, else us-east-1.
+	S3Region string `yaml:"s3-region"`
+}
+
+// FirehoseBucketsDir is firehose.buckets-dir, or its default under the
+// data directory.
+func (c Config) FirehoseBucketsDir() string {
+	if c.Firehose.BucketsDir != "" {
+		return c.Firehose.BucketsDir
+	}
+	return filepath.Join(c.DataDir, "firehose-buckets")
 }
 
 // AuditRotation bounds the audit trail on disk: the file is rotated when
@@ -167,6 +196,12 @@ func (c Config) Validate() error {
 	}
 	if _, err := parseInventoryExpiry(c.InventoryExpiry); err != nil {
 		return fmt.Errorf("inventory-expiry: %w", err)
+	}
+	if u := c.Firehose.S3EndpointURL; u != "" && u != "aws" {
+		p, err := url.Parse(u)
+		if err != nil || p.Scheme != "http" && p.Scheme != "https" || p.Host == "" {
+			return fmt.Errorf("firehose.s3-endpoint-url: %q: want http://host[:port], https://host[:port] or aws", u)
+		}
 	}
 	seen := map[string]bool{}
 	for i, k := range c.AccessKeys {

@@ -264,7 +264,7 @@ func unknownKeyError(service string) *Error {
 	switch service {
 	case "iam", "sts":
 		return &Error{Status: http.StatusForbidden, Code: "InvalidClientTokenId", Message: "The security token included in the request is invalid."}
-	case "logs":
+	case "logs", "firehose":
 		return &Error{Status: http.StatusBadRequest, Code: "UnrecognizedClientException", Message: "The security token included in the request is invalid."}
 	}
 	return &Error{Status: http.StatusUnauthorized, Code: "AuthFailure", Message: "AWS was not able to validate the provided access credentials"}

@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -314,10 +315,17 @@ type Sink struct {
 	buf  []byte
 	ends []int
 	// accepted counts, by the hash of its line, the records Firehose
-	// accepted since the last Advance that succeeded: a window the
-	// spool delivers again leaves them out.
+	// accepted since the last Advance that succeeded, in every attempt
+	// to deliver the window.
 	accepted map[lineKey]int32
-	seeds    [2]maphash.Seed
+	// skip is what the current attempt still leaves out: a copy of
+	// accepted taken at Reset, when the spool starts delivering the
+	// window again, used up as the records come again. Only a copy:
+	// lines accepted during this attempt must not make later identical
+	// lines of the same attempt (distinct records, e.g. in a format of
+	// few fields) be left out.
+	skip  map[lineKey]int32
+	seeds [2]maphash.Seed
 	// sleep waits between resends of refused records; false when the
 	// sink was aborted.
 	sleep func(context.Context, time.Duration) bool
@@ -380,13 +388,13 @@ func (s *Sink) Write(recs []flow.Record) error {
 		start := len(s.buf)
 		s.buf = s.cfg.Format.Append(s.buf, &recs[i])
 		s.buf = append(s.buf, '\n')
-		if len(s.accepted) > 0 {
+		if len(s.skip) > 0 {
 			k := s.keyOf(s.buf[start:])
-			if n := s.accepted[k]; n > 0 {
+			if n := s.skip[k]; n > 0 {
 				if n == 1 {
-					delete(s.accepted, k)
+					delete(s.skip, k)
 				} else {
-					s.accepted[k] = n - 1
+					s.skip[k] = n - 1
 				}
 				s.buf = s.buf[:start]
 				skipped++
@@ -411,13 +419,16 @@ func (s *Sink) Advance(int64) error {
 		return err
 	}
 	clear(s.accepted)
+	clear(s.skip)
 	return nil
 }
 
-// Reset drops the records not yet sent; what Firehose accepted is still
-// remembered, so that the window the spool delivers again leaves it out.
+// Reset drops the records not yet sent. The spool calls it before it
+// delivers the window again from its start: of the records that come
+// again, as many of each line as Firehose accepted are left out.
 func (s *Sink) Reset() error {
 	s.buf, s.ends = s.buf[:0], s.ends[:0]
+	s.skip = maps.Clone(s.accepted)
 	return nil
 }
 

@@ -74,7 +74,11 @@ func (s *Service) Sweep(ctx context.Context) (int64, error) {
 					return err
 				}
 				n, _ = res.RowsAffected()
-				if n == 0 {
+				if n < sweepChunk {
+					// The last of them: ids are never reused, so no event
+					// can arrive for a deleted group or stream after this.
+					// Forgetting the bin in the same transaction means no one
+					// sees it empty but still listed.
 					_, err = tx.ExecContext(ctx, `DELETE FROM logs_trash WHERE group_id = ? AND stream_id = ?`, b.gid, b.sid)
 				}
 				return err
@@ -83,7 +87,7 @@ func (s *Service) Sweep(ctx context.Context) (int64, error) {
 				return total, fmt.Errorf("sweep: delete events of deleted group %d stream %d: %w", b.gid, b.sid, err)
 			}
 			total += n
-			if n == 0 {
+			if n < sweepChunk {
 				break
 			}
 		}

@@ -107,7 +107,7 @@ func wrapErr(op, stream string, err error) error {
 	if errors.As(err, &ae) {
 		switch ae.ErrorCode() {
 		case "AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
-			"IncompleteSignature", "ExpiredTokenException", "MissingAuthenticationToken", "AccessDenied":
+			"IncompleteSignature", "ExpiredTokenException", "MissingAuthenticationToken", "AccessDenied", "SignatureDoesNotMatch":
 			e.denied = true
 		}
 	}

@@ -117,8 +117,8 @@ func (s *server) createStream(name string, sizeMB, intervalS int32) {
 		DeliveryStreamName: aws.String(name),
 		DeliveryStreamType: types.DeliveryStreamTypeDirectPut,
 		ExtendedS3DestinationConfiguration: &types.ExtendedS3DestinationConfiguration{
-			BucketARN: aws.String("arn:aws:s3:::flows"),
-			RoleARN:   aws.String("arn:aws:iam::" + apitest.AccountID + ":role/firehose"),
+			BucketARN:      aws.String("arn:aws:s3:::flows"),
+			RoleARN:        aws.String("arn:aws:iam::" + apitest.AccountID + ":role/firehose"),
 			BufferingHints: &types.BufferingHints{SizeInMBs: aws.Int32(sizeMB), IntervalInSeconds: aws.Int32(intervalS)},
 		},
 	})

@@ -3,8 +3,8 @@ package firehose_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"os"

@@ -21,18 +21,21 @@ import (
 )
 
 // agentOpeners are the destination kinds the agent writes to, one opener
-// per kind: local directories (the agent's own), S3, Kafka and CloudWatch
-// Logs. An agent that follows a server (srv not nil) writes its
-// cloud-watch-logs flow logs to the server's own CloudWatch Logs API,
+// per kind: local directories (the agent's own), S3, Kafka, CloudWatch
+// Logs and Firehose. An agent that follows a server (srv not nil) writes
+// its cloud-watch-logs flow logs to the server's own CloudWatch Logs API,
 // signed with the sessions of their delivery roles (or the agent's keys
-// when the server issues none).
+// when the server issues none), and its kinesis-data-firehose flow logs
+// to the server's own Firehose API with the agent's keys.
 func agentOpeners(srv *agent.Server) map[sink.DestinationKind]agent.Opener {
 	m := agent.DefaultOpeners()
 	m[sink.DestinationS3] = openAgentS3
 	m[sink.DestinationKafka] = openAgentKafka
 	m[sink.DestinationCloudWatch] = openAgentCloudWatch
+	m[sink.DestinationFirehose] = openAgentFirehose
 	if srv != nil {
 		m[sink.DestinationCloudWatch] = serverCloudWatchOpener(srv)
+		m[sink.DestinationFirehose] = serverFirehoseOpener(srv)
 	}
 	return m
 }

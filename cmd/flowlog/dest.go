@@ -34,6 +34,8 @@ func openDestination(o *readOptions, cfg pipeline.ReadConfig) (destination, erro
 		return openKafkaDestination(cfg, location)
 	case sink.DestinationCloudWatch:
 		return openCloudWatchDestination(context.Background(), cfg, location)
+	case sink.DestinationFirehose:
+		return openFirehoseDestination(context.Background(), cfg, location)
 	}
 	return destination{}, usageError{fmt.Errorf("--dest %s: flowlog read does not write to %s destinations yet", o.dest, kind)}
 }

@@ -55,7 +55,9 @@ S3 key layout of AWS (AWSLogs/ACCOUNT/vpcflowlogs/REGION/YYYY/MM/DD/…), cut ev
 5 minutes of capture time or at --max-object-bytes, each written atomically.
 With --dest kafka://host:port[,host:port]/topic or cloudwatch://log-group (or a
 log group ARN), each record line is one message (keyed by interface id) or one
-log event (in the stream <interface-id>-all), without a header. --spool DIR keeps
+log event (in the stream <interface-id>-all), without a header. With --dest
+firehose://stream?region=R (or a delivery stream ARN), each record line and its
+line end is one Firehose record. --spool DIR keeps
 records on disk until the destination took them, and delivers what a previous
 run left there first.
 
@@ -73,7 +75,7 @@ A summary goes to standard error.`,
 	f.StringVar(&o.format, "format", flow.DefaultFormat().String(), "log `format`: ${field} tokens separated by spaces (see 'flowlog format fields')")
 	f.Int64Var(&o.interval, "interval", 600, "maximum aggregation interval in `seconds`: 60 or 600")
 	f.StringVar(&o.trafficType, "traffic-type", "ALL", "records to keep by action: ACCEPT, REJECT or ALL")
-	f.StringVar(&o.dest, "dest", "", "write objects in the S3 layout under this `directory` (or file:///path), or to s3://bucket/prefix, kafka://host:port/topic or cloudwatch://log-group, instead of standard output")
+	f.StringVar(&o.dest, "dest", "", "write objects in the S3 layout under this `directory` (or file:///path), or to s3://bucket/prefix, kafka://host:port/topic, cloudwatch://log-group or firehose://stream, instead of standard output")
 	f.BoolVar(&o.hive, "hive-partitions", false, "with --dest: Hive-compatible partition names (aws-account-id=…/year=…)")
 	f.BoolVar(&o.perHour, "per-hour-partition", false, "with --dest: add an hour level to the partitions")
 	f.Int64Var(&o.maxObjectBytes, "max-object-bytes", sink.DefaultMaxObjectBytes, "with --dest: cut an object before its uncompressed text exceeds this many `bytes`")

@@ -166,7 +166,8 @@ type FlowLog struct {
 	MaxObjectBytes     int64  `yaml:"max-object-bytes,omitempty"`
 	// EndpointURL and S3PathStyle point an S3 destination at an
 	// S3-compatible server (http://host:port, path-style addressing)
-	// instead of AWS.
+	// instead of AWS; EndpointURL also points a Firehose destination at
+	// another implementation of the Firehose API (`flowlog serve`).
 	EndpointURL string `yaml:"endpoint-url,omitempty"`
 	S3PathStyle bool   `yaml:"s3-path-style,omitempty"`
 	// MaxFlows is the flow table's capacity; flows beyond it are counted
@@ -457,7 +458,7 @@ func (c Config) Validate() error {
 		}
 		var kind sink.DestinationKind
 		if fl.Destination == "" {
-			bad(key("destination"), "not set: want a directory, file:///path, s3://bucket/prefix, kafka://brokers/topic or cloudwatch://log-group")
+			bad(key("destination"), "not set: want a directory, file:///path, s3://bucket/prefix, kafka://brokers/topic, cloudwatch://log-group or firehose://stream")
 		} else if k, _, err := sink.ParseDestination(fl.Destination); err != nil {
 			bad(key("destination"), "%v", err)
 		} else {
@@ -480,8 +481,11 @@ func (c Config) Validate() error {
 				bad(key("parquet-compression"), "needs file-format: parquet")
 			}
 		}
-		if (fl.EndpointURL != "" || fl.S3PathStyle) && kind != "" && kind != sink.DestinationS3 {
-			bad(key("endpoint-url"), "endpoint-url and s3-path-style are for s3:// destinations")
+		if fl.EndpointURL != "" && kind != "" && kind != sink.DestinationS3 && kind != sink.DestinationFirehose {
+			bad(key("endpoint-url"), "endpoint-url is for s3:// and firehose:// destinations")
+		}
+		if fl.S3PathStyle && kind != "" && kind != sink.DestinationS3 {
+			bad(key("s3-path-style"), "s3-path-style is for s3:// destinations")
 		}
 		if fl.MaxFlows < 1 || fl.MaxFlows > aggregate.MaxMaxFlows {
 			bad(key("max-flows"), "%d: want 1 to %d", fl.MaxFlows, aggregate.MaxMaxFlows)

@@ -22,6 +22,7 @@ import (
 	"github.com/flowlog/flowlog/internal/api/control"
 	"github.com/flowlog/flowlog/internal/pipeline"
 	"github.com/flowlog/flowlog/internal/sink/cloudwatch"
+	"github.com/flowlog/flowlog/internal/sink/firehose"
 	"github.com/flowlog/flowlog/internal/spool"
 )
 
@@ -214,7 +215,8 @@ const (
 // destination by its type (file: the path; s3: the bucket ARN at srv's S3
 // endpoint; cloud-watch-logs: the log group, which the agent writes to
 // at the server's own Logs API, with the sessions of its delivery role
-// when it has one; kafka: the kafka:// URL). A destination
+// when it has one; kinesis-data-firehose: the stream ARN, which the agent
+// writes to at the server's own Firehose API; kafka: the kafka:// URL). A destination
 // type the agent cannot write to is an error, which the agent reports as
 // the flow log's FAILED status.
 func ServerFlowLog(in control.FlowLog, srv *Server) (FlowLog, error) {
@@ -261,9 +263,16 @@ func ServerFlowLog(in control.FlowLog, srv *Server) (FlowLog, error) {
 		}
 		fl.Destination = in.LogDestination
 	case DestTypeFirehose:
-		return fl, errors.New("kinesis-data-firehose destinations are not supported by the flowlog agent: use a kafka destination (kafka://brokers/topic) instead")
+		// Delivered to the server's own Firehose API with the agent's
+		// keys: the server issues delivery-role sessions for
+		// cloud-watch-logs flow logs only, and AWS needs a role here
+		// only across accounts.
+		if _, err := firehose.ParseLocation(in.LogDestination); err != nil || !strings.HasPrefix(in.LogDestination, "arn:") {
+			return fl, fmt.Errorf("kinesis-data-firehose destination %q: want arn:aws:firehose:REGION:ACCOUNT:deliverystream/NAME", in.LogDestination)
+		}
+		fl.Destination = in.LogDestination
 	default:
-		return fl, fmt.Errorf("log destination type %q is not one the agent knows (file, s3, cloud-watch-logs, kafka)", in.LogDestinationType)
+		return fl, fmt.Errorf("log destination type %q is not one the agent knows (file, s3, cloud-watch-logs, kinesis-data-firehose, kafka)", in.LogDestinationType)
 	}
 	fl = fl.defaults()
 	// Validate it alone, so that one bad definition does not hold up

@@ -386,8 +386,7 @@ func TestFollowServerDown(t *testing.T) {
 }
 
 // TestServerFlowLogMapping: each destination type maps onto the agent's
-// destination; kinesis-data-firehose and bad definitions are errors the
-// agent reports as FAILED.
+// destination; bad definitions are errors the agent reports as FAILED.
 func TestServerFlowLogMapping(t *testing.T) {
 	srv := &Server{S3EndpointURL: "http://127.0.0.1:7070", S3PathStyle: true}
 	base := control.FlowLog{FlowLogID: "fl-0123456789abcdef0", ResourceID: "vpc-0123456789abcdef0", TrafficType: "ALL", MaxAggregationInterval: 60}
@@ -402,7 +401,9 @@ func TestServerFlowLogMapping(t *testing.T) {
 		{"cloud-watch-logs", "", "my-group", "", "cloudwatch://my-group", true},
 		{"cloud-watch-logs", "arn:aws:logs:us-east-1:123456789012:log-group:other:*", "", "", "cloudwatch://other", true},
 		{"kafka", "kafka://127.0.0.1:9092/flows", "", "", "kafka://127.0.0.1:9092/flows", true},
-		{"kinesis-data-firehose", "arn:aws:firehose:us-east-1:123456789012:deliverystream/x", "", "", "not supported", false},
+		{"kinesis-data-firehose", "arn:aws:firehose:us-east-1:123456789012:deliverystream/x", "", "", "arn:aws:firehose:us-east-1:123456789012:deliverystream/x", true},
+		{"kinesis-data-firehose", "arn:aws:firehose:us-east-1:123456789012:deliverystream/a/b", "", "", "want arn:aws:firehose:", false},
+		{"kinesis-data-firehose", "firehose://x", "", "", "want arn:aws:firehose:", false},
 		{"carrier-pigeon", "x", "", "", "not one the agent knows", false},
 		{"file", "/var/log/fl", "", "${nope}", "format: ", false},
 	} {

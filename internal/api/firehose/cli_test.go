@@ -185,6 +185,7 @@ func keys(m map[string][]byte) []string {
 var uuidRE = `[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}`
 
 func TestCLIDeliveryByInterval(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.createStream(t, "flows", "--extended-s3-destination-configuration", s3conf("flow-bucket", "vpc/", 5, 60, "UNCOMPRESSED"),
 		"--tags", "Key=team,Value=net")
@@ -211,6 +212,7 @@ func TestCLIDeliveryByInterval(t *testing.T) {
 }
 
 func TestCLIGzipAndSizeLimit(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.createStream(t, "gz", "--extended-s3-destination-configuration", s3conf("gz-bucket", "", 1, 900, "GZIP"))
 	// Three calls of 400 KiB each: the first two are one MiB or less, the

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -209,7 +210,22 @@ func TestS3Endpoint(t *testing.T) {
 	objs := wait(1)
 	gw.Stop()
 	put("while down\n")
-	time.Sleep(300 * time.Millisecond) // a few failed attempts
+	// Deliveries fail, and DescribeDeliveryStream says so.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		d, err := c.DescribeDeliveryStream(ctx, &sdk.DescribeDeliveryStreamInput{DeliveryStreamName: aws.String("to-s3")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f := d.DeliveryStreamDescription.FailureDescription; f != nil {
+			if f.Type != types.DeliveryStreamFailureTypeUnknownError || !strings.Contains(aws.ToString(f.Details), "put s3://fh-bucket/flows/") {
+				t.Fatalf("failure description %+v", f)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no failure described while S3 is down")
+		}
+	}
 	gw.Restart(t)
 	objs = wait(2)
 	var all []string
@@ -219,6 +235,7 @@ func TestS3Endpoint(t *testing.T) {
 		}
 		all = append(all, string(gunzip(t, objs[k])))
 	}
+	sort.Strings(all) // the two keys may share their second
 	if strings.Join(all, "") != "first\nwhile down\n" {
 		t.Fatalf("objects hold %q", all)
 	}

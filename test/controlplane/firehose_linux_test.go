@@ -62,7 +62,9 @@ func TestFirehoseEndToEnd(t *testing.T) {
 	admin.JSON(t, nil, "iam", "put-user-policy", "--user-name", "agent-1", "--policy-name", "agent", "--policy-document",
 		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["flowlog:Register","flowlog:WatchFlowLogs","flowlog:ReportStatus","flowlog:GetDeliveryCredentials"],"Resource":"*"},`+
 			`{"Effect":"Allow","Action":"firehose:PutRecordBatch","Resource":"`+streamARN+`"}]}`)
-	var key struct{ AccessKey struct{ AccessKeyId, SecretAccessKey string } }
+	var key struct {
+		AccessKey struct{ AccessKeyId, SecretAccessKey string }
+	}
 	admin.JSON(t, &key, "iam", "create-access-key", "--user-name", "agent-1")
 	secret := writeFile(t, filepath.Join(dir, "agent.secret"), key.AccessKey.SecretAccessKey+"\n")
 	agentCfg := writeFile(t, filepath.Join(dir, "agent.yaml"), fmt.Sprintf(`account-id: "%s"
@@ -161,7 +163,9 @@ server:
 		t.Fatalf("the stream's objects hold %d lines, the reference %d; differing lines:\n%s", len(got), len(want), diffLines(want, got))
 	}
 	conn := fmt.Sprintf(" %s %s %d %d 6 ", src.Addr(), dst.Addr(), src.Port(), dst.Port())
-	if !slices.ContainsFunc(got, func(l string) bool { return strings.Contains(l, conn) && strings.HasPrefix(l, "2 "+apitest.AccountID+" eni-") }) {
+	if !slices.ContainsFunc(got, func(l string) bool {
+		return strings.Contains(l, conn) && strings.HasPrefix(l, "2 "+apitest.AccountID+" eni-")
+	}) {
 		t.Fatalf("no record of %s -> %s among the stream's lines:\n%s", src, dst, strings.Join(got, "\n"))
 	}
 	agent.stop(t)

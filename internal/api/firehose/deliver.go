@@ -30,6 +30,17 @@ type DirBuckets struct {
 	Dir string
 }
 
+// CheckPrefix refuses a prefix whose keys would not be clean relative
+// paths ("..", ".", empty segments, a leading slash): CreateDeliveryStream
+// asks, rather than have every delivery fail.
+func (d DirBuckets) CheckPrefix(prefix string) error {
+	key := prefix + "2006/01/02/15/x"
+	if clean := filepath.Clean("/" + key); clean != "/"+key {
+		return fmt.Errorf("prefix %q: keys under it are not clean paths in the buckets directory (no \"..\", \".\", \"//\" or leading \"/\")", prefix)
+	}
+	return nil
+}
+
 // Put implements Buckets: a temporary file in the object's directory,
 // synced, then renamed to its name.
 func (d DirBuckets) Put(_ context.Context, bucket, key string, body []byte) error {

@@ -58,6 +58,11 @@ func s3dest(bucket string, sizeMB, interval int32) *types.ExtendedS3DestinationC
 		BufferingHints: &types.BufferingHints{SizeInMBs: aws.Int32(sizeMB), IntervalInSeconds: aws.Int32(interval)}}
 }
 
+func withPrefix(d *types.ExtendedS3DestinationConfiguration, prefix string) *types.ExtendedS3DestinationConfiguration {
+	d.Prefix = aws.String(prefix)
+	return d
+}
+
 // apiError requires err to be an API error with code and a message
 // containing msg.
 func apiError(t *testing.T, err error, code, msg string) {
@@ -96,6 +101,8 @@ func TestSDKCreateErrors(t *testing.T) {
 		{withDest("z", s3dest("../etc", 1, 60)), "InvalidArgumentException", "BucketARN"},
 		{withDest("z", s3dest("Upper", 1, 60)), "InvalidArgumentException", "BucketARN"},
 		{withDest("z", lambda), "InvalidArgumentException", "ProcessingConfiguration"},
+		{withDest("z", withPrefix(s3dest("bkt", 1, 60), "../up/")), "InvalidArgumentException", "not clean paths"},
+		{withDest("z", withPrefix(s3dest("bkt", 1, 60), "a//b/")), "InvalidArgumentException", "not clean paths"},
 		{withDest("bad/name", s3dest("bkt", 1, 60)), "InvalidArgumentException", "deliveryStreamName"},
 		{withDest(strings.Repeat("n", 65), s3dest("bkt", 1, 60)), "InvalidArgumentException", "deliveryStreamName"},
 		{&sdk.CreateDeliveryStreamInput{DeliveryStreamName: aws.String("z")}, "InvalidArgumentException", "destination"},

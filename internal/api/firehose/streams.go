@@ -152,6 +152,11 @@ func (s *Service) createDeliveryStream(ctx context.Context, body []byte) (any, e
 	if err != nil {
 		return nil, err
 	}
+	if pc, ok := s.buckets.(interface{ CheckPrefix(string) error }); ok {
+		if err := pc.CheckPrefix(st.Prefix); err != nil {
+			return nil, invalid("%v", err)
+		}
+	}
 	st.Name, st.Extended, st.Created = in.DeliveryStreamName, extended, s.now()
 	if err := checkTags(in.Tags, "tags"); err != nil {
 		return nil, err

@@ -1,0 +1,98 @@
+package firehose
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/flowlog/flowlog/internal/api"
+)
+
+// FuzzPutRecordBatchRequest: any body either is refused with a client
+// error, or gives one answer per record, counts the failed ones, and
+// keeps exactly the accepted records' bytes in order.
+func FuzzPutRecordBatchRequest(f *testing.F) {
+	f.Add([]byte(`{"DeliveryStreamName":"s","Records":[{"Data":"YQo="},{"Data":"Ygo="}]}`))
+	f.Add([]byte(`{"DeliveryStreamName":"s","Records":[]}`))
+	f.Add([]byte(`{"DeliveryStreamName":"s","Records":[null,{"Data":""}]}`))
+	f.Add([]byte(`{"DeliveryStreamName":"bad/name","Records":[{"Data":"!!"}]}`))
+	f.Add([]byte(`{"DeliveryStreamName":1}`))
+	f.Add([]byte(``))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var in putRecordBatchInput
+		if err := decode(body, &in); err != nil {
+			clientError(t, err)
+			return
+		}
+		data, res, err := checkBatch(&in)
+		if err != nil {
+			clientError(t, err)
+			return
+		}
+		if len(res.RequestResponses) != len(in.Records) || len(in.Records) == 0 || len(in.Records) > MaxBatchRecords {
+			t.Fatalf("%d answers for %d records", len(res.RequestResponses), len(in.Records))
+		}
+		var want []byte
+		failed := 0
+		for i, r := range res.RequestResponses {
+			if (r.RecordId == "") == (r.ErrorCode == "") {
+				t.Fatalf("record %d: answer %+v has not exactly one of RecordId and ErrorCode", i, r)
+			}
+			if r.ErrorCode != "" {
+				failed++
+				if len(in.Records[i].Data) <= MaxRecordBytes {
+					t.Fatalf("record %d of %d bytes failed", i, len(in.Records[i].Data))
+				}
+				continue
+			}
+			want = append(want, in.Records[i].Data...)
+		}
+		if failed != res.FailedPutCount || !bytes.Equal(data, want) || len(data) > MaxBatchBytes {
+			t.Fatalf("FailedPutCount %d (counted %d), %d bytes kept, want %d", res.FailedPutCount, failed, len(data), len(want))
+		}
+	})
+}
+
+// FuzzCreateDeliveryStream: any CreateDeliveryStream body is answered
+// with a client error or creates a stream that DescribeDeliveryStream
+// then describes; nothing is an internal error.
+func FuzzCreateDeliveryStream(f *testing.F) {
+	f.Add([]byte(`{"DeliveryStreamName":"s","ExtendedS3DestinationConfiguration":{"RoleARN":"arn:aws:iam::1:role/r","BucketARN":"arn:aws:s3:::bkt","Prefix":"p/","BufferingHints":{"SizeInMBs":1,"IntervalInSeconds":0},"CompressionFormat":"GZIP"}}`))
+	f.Add([]byte(`{"DeliveryStreamName":"t","S3DestinationConfiguration":{"RoleARN":"arn:x","BucketARN":"arn:aws:s3:::a.b-c"},"Tags":[{"Key":"k","Value":"v"}]}`))
+	f.Add([]byte(`{"DeliveryStreamName":"u","ExtendedS3DestinationConfiguration":{"RoleARN":"arn:x","BucketARN":"arn:aws:s3:::bkt","ProcessingConfiguration":{"Enabled":false},"EncryptionConfiguration":{"NoEncryptionConfig":"NoEncryption"}}}`))
+	f.Add([]byte(`{"DeliveryStreamName":"v","ExtendedS3DestinationConfiguration":{"RoleARN":"arn:x","BucketARN":"arn:aws:s3:::bkt","Prefix":"../../x"}}`))
+	ctx := context.Background()
+	db, err := api.OpenDB(ctx, f.TempDir())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { db.Close() })
+	s, err := New(ctx, db, Options{BucketsDir: f.TempDir()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		out, err := s.Serve(ctx, &api.Call{Action: "CreateDeliveryStream", Body: body})
+		if err != nil {
+			clientError(t, err)
+			return
+		}
+		arn := out.(map[string]string)["DeliveryStreamARN"]
+		name := arn[len(s.StreamARN("")):]
+		if _, err := s.Serve(ctx, &api.Call{Action: "DescribeDeliveryStream", Body: []byte(`{"DeliveryStreamName":"` + name + `"}`)}); err != nil {
+			t.Fatalf("describe %s after its creation: %v", name, err)
+		}
+		if _, err := s.Serve(ctx, &api.Call{Action: "DeleteDeliveryStream", Body: []byte(`{"DeliveryStreamName":"` + name + `"}`)}); err != nil {
+			t.Fatalf("delete %s: %v", name, err)
+		}
+	})
+}
+
+func clientError(t *testing.T, err error) {
+	t.Helper()
+	var e *api.Error
+	if !errors.As(err, &e) || e.Status != 400 {
+		t.Fatalf("error %v is not a client error", err)
+	}
+}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,9 +17,15 @@ import (
 	awsfirehose "github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
 
+	"github.com/flowlog/flowlog/flow"
+	"github.com/flowlog/flowlog/internal/agent"
 	"github.com/flowlog/flowlog/internal/api"
 	"github.com/flowlog/flowlog/internal/api/apitest"
+	"github.com/flowlog/flowlog/internal/api/control"
 	fhapi "github.com/flowlog/flowlog/internal/api/firehose"
+	"github.com/flowlog/flowlog/internal/api/iam"
+	"github.com/flowlog/flowlog/internal/pipeline"
+	"github.com/flowlog/flowlog/internal/sink/firehose"
 )
 
 // firehoseServer serves `flowlog serve`'s Firehose API with a delivery
@@ -135,4 +143,106 @@ func TestReadToFirehoseNoRegion(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, "firehose://NAME?region=REGION") {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
+}
+
+// TestServerFirehoseOpener: a kinesis-data-firehose flow log of a server,
+// mapped by the agent and opened as the agent opens it (the server's own
+// Firehose API, the agent's keys), against a server with IAM: keys
+// without firehose:PutRecordBatch fail with an access error naming the
+// permission (the flow log's deliverLogsErrorMessage), a stream that does
+// not exist with ResourceNotFoundException; allowed, the records are in
+// the stream's object.
+func TestServerFirehoseOpener(t *testing.T) {
+	ctx := context.Background()
+	db, err := api.OpenDB(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	buckets := t.TempDir()
+	fh, err := fhapi.New(ctx, db, fhapi.Options{AccountID: apitest.AccountID, Region: apitest.Region, BucketsDir: buckets, Tick: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh.Start(ctx)
+	t.Cleanup(func() { fh.Stop(); db.Close() })
+	im, err := iam.New(ctx, db, iam.Config{AccountID: apitest.AccountID, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := apitest.Start(t, api.Options{
+		Services: []api.Service{fh, im},
+		Credentials: api.CredentialChain{
+			api.StaticKeys{AccountID: apitest.AccountID, Keys: []api.AccessKey{{AccessKeyID: apitest.AccessKey, SecretAccessKey: apitest.SecretKey}}},
+			im,
+		},
+		Authorizer: im,
+	})
+	admin := srv.NewCLI()
+	noValidation := admin
+	noValidation.Env = []string{"AWS_CONFIG_FILE=" + writeTestFile(t, "[default]\nparameter_validation = false\n")}
+	noValidation.JSON(t, nil, "firehose", "create-delivery-stream", "--delivery-stream-name", "vpc-flows",
+		"--extended-s3-destination-configuration", `{"RoleARN":"arn:aws:iam::`+apitest.AccountID+`:role/x","BucketARN":"arn:aws:s3:::flows","BufferingHints":{"SizeInMBs":1,"IntervalInSeconds":0}}`)
+	streamARN := "arn:aws:firehose:" + apitest.Region + ":" + apitest.AccountID + ":deliverystream/vpc-flows"
+	admin.JSON(t, nil, "iam", "create-user", "--user-name", "agent-1")
+	var key struct {
+		AccessKey struct{ AccessKeyId, SecretAccessKey string }
+	}
+	admin.JSON(t, &key, "iam", "create-access-key", "--user-name", "agent-1")
+	agentSrv := &agent.Server{URL: srv.URL, AccessKeyID: key.AccessKey.AccessKeyId, SecretAccessKey: key.AccessKey.SecretAccessKey, Region: apitest.Region}
+
+	open := func(dest string) pipeline.Sink {
+		t.Helper()
+		def, err := agent.ServerFlowLog(control.FlowLog{FlowLogID: "fl-0123456789abcdef0", ResourceID: "vpc-0123456789abcdef0", TrafficType: "ALL",
+			MaxAggregationInterval: 60, LogDestinationType: "kinesis-data-firehose", LogDestination: dest}, agentSrv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := serverFirehoseOpener(agentSrv)(ctx, def, def.ID, flow.DefaultFormat(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Sink
+	}
+	now := time.Now().Unix() / 60 * 60
+	rec := flow.Record{Present: flow.DefaultFormat().Set(), Version: 2, AccountID: apitest.AccountID, InterfaceID: "eni-0123456789abcdef0",
+		SrcAddr: netip.MustParseAddr("10.1.2.3"), DstAddr: netip.MustParseAddr("10.1.2.4"), SrcPort: 40000, DstPort: 443, Protocol: 6,
+		Packets: 3, Bytes: 180, Start: now - 60, End: now, Action: flow.ActionAccept, LogStatus: flow.LogStatusOK}
+	deliver := func(s pipeline.Sink) error {
+		if err := s.Write([]flow.Record{rec}); err != nil {
+			return err
+		}
+		return s.Advance(now)
+	}
+
+	err = deliver(open(streamARN))
+	if !errors.Is(err, firehose.ErrAccessDenied) || !strings.Contains(err.Error(), "need firehose:PutRecordBatch") {
+		t.Fatalf("keys without firehose:PutRecordBatch: %v", err)
+	}
+	t.Logf("without the permission: %v", err)
+	admin.JSON(t, nil, "iam", "put-user-policy", "--user-name", "agent-1", "--policy-name", "put", "--policy-document",
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"firehose:PutRecordBatch","Resource":"arn:aws:firehose:*:*:deliverystream/*"}]}`)
+	err = deliver(open("arn:aws:firehose:" + apitest.Region + ":" + apitest.AccountID + ":deliverystream/missing"))
+	if err == nil || errors.Is(err, firehose.ErrAccessDenied) || !strings.Contains(err.Error(), "ResourceNotFoundException") {
+		t.Fatalf("a stream that does not exist: %v", err)
+	}
+	s := open(streamARN)
+	if err := deliver(s); err != nil {
+		t.Fatalf("allowed: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := firehoseLines(t, filepath.Join(buckets, "flows"), 1)
+	if want := string(flow.DefaultFormat().Append(nil, &rec)); len(got) != 1 || got[0] != want {
+		t.Fatalf("the stream's objects: %q, want %q", got, want)
+	}
+}
+
+func writeTestFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

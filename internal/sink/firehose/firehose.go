@@ -86,10 +86,18 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.denied {
-		return fmt.Sprintf("firehose %s to delivery stream %s: access denied: the credentials in use need firehose:PutRecordBatch on it: %v", e.Op, e.Stream, e.Err)
+	// An API's refusal as its code and message, without the SDK's
+	// request id: a flow log's deliverLogsErrorMessage then stays the
+	// same from one retry to the next.
+	detail := e.Err.Error()
+	var ae smithy.APIError
+	if errors.As(e.Err, &ae) {
+		detail = ae.ErrorCode() + ": " + ae.ErrorMessage()
 	}
-	return fmt.Sprintf("firehose %s to delivery stream %s: %v", e.Op, e.Stream, e.Err)
+	if e.denied {
+		return fmt.Sprintf("firehose %s to delivery stream %s: access denied: the credentials in use need firehose:PutRecordBatch on it: %s", e.Op, e.Stream, detail)
+	}
+	return fmt.Sprintf("firehose %s to delivery stream %s: %s", e.Op, e.Stream, detail)
 }
 
 // Unwrap returns the underlying error, and ErrAccessDenied for permission

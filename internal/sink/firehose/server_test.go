@@ -30,7 +30,7 @@ import (
 // can be stopped and started again on the same address (the service and
 // its store stay).
 type server struct {
-	t       *testing.T
+	t       testing.TB
 	svc     *fhapi.Service
 	handler http.Handler
 	addr    string
@@ -41,7 +41,7 @@ type server struct {
 
 // startServer starts the Firehose service (deliverer not started unless
 // deliver) and serves it on a free port.
-func startServer(t *testing.T, deliver bool) *server {
+func startServer(t testing.TB, deliver bool) *server {
 	t.Helper()
 	ctx := context.Background()
 	db, err := api.OpenDB(ctx, t.TempDir())

@@ -5,5 +5,6 @@
 // directory destination (Dir), which uses the identical layout.
 //
 // Remote destinations live in subpackages (sink/s3, sink/cloudwatch,
-// sink/kafka); the S3 sink reuses Layout and ObjectWriter with its own Store.
+// sink/kafka, sink/firehose); the S3 sink reuses Layout and ObjectWriter
+// with its own Store.
 package sink

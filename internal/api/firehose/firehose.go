@@ -16,6 +16,7 @@
 package firehose
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -215,19 +216,57 @@ func (s *Service) StreamARN(name string) string {
 // call that names one; ListDeliveryStreams acts on "*", as in AWS's
 // authorization reference.
 func (s *Service) Resources(_ context.Context, call *api.Call) ([]string, error) {
-	var t struct {
-		DeliveryStreamName string
-	}
 	if call.Action == "ListDeliveryStreams" {
 		return nil, nil
 	}
-	if err := decode(call.Body, &t); err != nil {
+	name, err := streamName(call.Body)
+	if err != nil {
 		return nil, err
 	}
-	if t.DeliveryStreamName == "" {
+	if name == "" {
 		return nil, nil // the operation refuses it with its own error
 	}
-	return []string{s.StreamARN(t.DeliveryStreamName)}, nil
+	return []string{s.StreamARN(name)}, nil
+}
+
+// streamName reads the DeliveryStreamName of a request body. SDKs send
+// it first: reading stops there rather than scanning (and checking) a
+// PutRecordBatch's megabytes of records twice; the operation's own
+// decoding checks the rest.
+func streamName(body []byte) (string, error) {
+	d := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := d.Token(); err != nil || tok != json.Delim('{') {
+		return fullStreamName(body)
+	}
+	for d.More() {
+		key, err := d.Token()
+		if err != nil {
+			return fullStreamName(body)
+		}
+		if key == "DeliveryStreamName" {
+			var name string
+			if err := d.Decode(&name); err != nil {
+				return fullStreamName(body)
+			}
+			return name, nil
+		}
+		var skip json.RawMessage
+		if err := d.Decode(&skip); err != nil {
+			return fullStreamName(body)
+		}
+	}
+	return fullStreamName(body)
+}
+
+// fullStreamName decodes the whole body, for AWS's error on a body that
+// is not JSON of the right shape (and encoding/json's rules on member
+// names' case).
+func fullStreamName(body []byte) (string, error) {
+	var t struct {
+		DeliveryStreamName string
+	}
+	err := decode(body, &t)
+	return t.DeliveryStreamName, err
 }
 
 // Serve implements api.Service.
@@ -267,6 +306,19 @@ func decode(body []byte, v any) error {
 			return api.Errorf("SerializationException", "field %s: want %s, found JSON %s", te.Field, te.Type, te.Value)
 		}
 		return api.Errorf("SerializationException", "request body: %v", err)
+	}
+	return nil
+}
+
+// decodeNamed decodes a request naming a delivery stream, and refuses
+// one whose name is not the name Resources read (and the call was
+// authorized for): a body naming the stream twice.
+func decodeNamed(body []byte, v any, name *string) error {
+	if err := decode(body, v); err != nil {
+		return err
+	}
+	if n, err := streamName(body); err != nil || n != *name {
+		return api.Errorf("SerializationException", "request body: DeliveryStreamName is given more than once")
 	}
 	return nil
 }

@@ -19,11 +19,18 @@ func FuzzPutRecordBatchRequest(f *testing.F) {
 	f.Add([]byte(`{"DeliveryStreamName":"bad/name","Records":[{"Data":"!!"}]}`))
 	f.Add([]byte(`{"DeliveryStreamName":1}`))
 	f.Add([]byte(``))
+	f.Add([]byte(`{"DeliveryStreamName":"allowed","deliverystreamname":"other","Records":[{"Data":"YQo="}]}`))
+	f.Add([]byte(`{"Records":[{"Data":"YQo="}],"DeliveryStreamName":"s","DeliveryStreamName":"t"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var in putRecordBatchInput
-		if err := decode(body, &in); err != nil {
+		name, nerr := streamName(body)
+		if err := decodeNamed(body, &in, &in.DeliveryStreamName); err != nil {
 			clientError(t, err)
 			return
+		}
+		// A body the operation accepts names the stream Resources authorizes.
+		if nerr != nil || name != in.DeliveryStreamName {
+			t.Fatalf("streamName = %q, %v; the operation reads %q", name, nerr, in.DeliveryStreamName)
 		}
 		data, res, err := checkBatch(&in)
 		if err != nil {
@@ -87,6 +94,25 @@ func FuzzCreateDeliveryStream(f *testing.F) {
 			t.Fatalf("delete %s: %v", name, err)
 		}
 	})
+}
+
+// TestStreamNamedTwice: a body naming two streams is refused, not
+// authorized for one and performed on the other.
+func TestStreamNamedTwice(t *testing.T) {
+	for _, body := range []string{
+		`{"DeliveryStreamName":"allowed","DeliveryStreamName":"other","Records":[{"Data":"YQo="}]}`,
+		`{"DeliveryStreamName":"allowed","deliverystreamname":"other","Records":[{"Data":"YQo="}]}`,
+	} {
+		var in putRecordBatchInput
+		err := decodeNamed([]byte(body), &in, &in.DeliveryStreamName)
+		var e *api.Error
+		if !errors.As(err, &e) || e.Code != "SerializationException" {
+			t.Errorf("%s: %v, want a SerializationException", body, err)
+		}
+	}
+	if n, err := streamName([]byte(`{"Records":[{"Data":"YQo="}],"deliveryStreamName":"late"}`)); n != "late" || err != nil {
+		t.Errorf("streamName = %q, %v", n, err)
+	}
 }
 
 func clientError(t *testing.T, err error) {

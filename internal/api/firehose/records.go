@@ -41,7 +41,7 @@ func (s *Service) putRecord(ctx context.Context, body []byte) (any, error) {
 		DeliveryStreamName string
 		Record             *Record
 	}
-	if err := decode(body, &in); err != nil {
+	if err := decodeNamed(body, &in, &in.DeliveryStreamName); err != nil {
 		return nil, err
 	}
 	if err := checkStreamName(in.DeliveryStreamName); err != nil {
@@ -102,7 +102,7 @@ func checkBatch(in *putRecordBatchInput) ([]byte, batchResult, error) {
 
 func (s *Service) putRecordBatch(ctx context.Context, body []byte) (any, error) {
 	var in putRecordBatchInput
-	if err := decode(body, &in); err != nil {
+	if err := decodeNamed(body, &in, &in.DeliveryStreamName); err != nil {
 		return nil, err
 	}
 	data, res, err := checkBatch(&in)

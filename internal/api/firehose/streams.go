@@ -108,7 +108,7 @@ func enabled(m json.RawMessage) bool {
 
 func (s *Service) createDeliveryStream(ctx context.Context, body []byte) (any, error) {
 	var in createInput
-	if err := decode(body, &in); err != nil {
+	if err := decodeNamed(body, &in, &in.DeliveryStreamName); err != nil {
 		return nil, err
 	}
 	if err := checkStreamName(in.DeliveryStreamName); err != nil {
@@ -426,7 +426,7 @@ func (s *Service) describeDeliveryStream(ctx context.Context, body []byte) (any,
 		Limit                       *int
 		ExclusiveStartDestinationId string
 	}
-	if err := decode(body, &in); err != nil {
+	if err := decodeNamed(body, &in, &in.DeliveryStreamName); err != nil {
 		return nil, err
 	}
 	if err := checkStreamName(in.DeliveryStreamName); err != nil {
@@ -529,7 +529,7 @@ func (s *Service) deleteDeliveryStream(ctx context.Context, body []byte) (any, e
 		DeliveryStreamName string
 		AllowForceDelete   *bool
 	}
-	if err := decode(body, &in); err != nil {
+	if err := decodeNamed(body, &in, &in.DeliveryStreamName); err != nil {
 		return nil, err
 	}
 	if err := checkStreamName(in.DeliveryStreamName); err != nil {
@@ -570,7 +570,7 @@ func (s *Service) tagDeliveryStream(ctx context.Context, body []byte) (any, erro
 		DeliveryStreamName string
 		Tags               []Tag
 	}
-	if err := decode(body, &in); err != nil {
+	if err := decodeNamed(body, &in, &in.DeliveryStreamName); err != nil {
 		return nil, err
 	}
 	if err := checkStreamName(in.DeliveryStreamName); err != nil {
@@ -606,7 +606,7 @@ func (s *Service) untagDeliveryStream(ctx context.Context, body []byte) (any, er
 		DeliveryStreamName string
 		TagKeys            []string
 	}
-	if err := decode(body, &in); err != nil {
+	if err := decodeNamed(body, &in, &in.DeliveryStreamName); err != nil {
 		return nil, err
 	}
 	if err := checkStreamName(in.DeliveryStreamName); err != nil {
@@ -635,7 +635,7 @@ func (s *Service) listTagsForDeliveryStream(ctx context.Context, body []byte) (a
 		ExclusiveStartTagKey string
 		Limit                *int
 	}
-	if err := decode(body, &in); err != nil {
+	if err := decodeNamed(body, &in, &in.DeliveryStreamName); err != nil {
 		return nil, err
 	}
 	if err := checkStreamName(in.DeliveryStreamName); err != nil {

@@ -81,7 +81,7 @@ Needs root, or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN for the eBPF source
 	f.IntVar(&o.maxFlows, "max-flows", 0, "with --dest: flow table capacity (default 1048576); flows beyond it are reported as SKIPDATA")
 	f.StringVar(&o.flowLogID, "flow-log-id", "", "with --dest: flow log `id` (fl-…); default derived from the flow log and the host")
 	f.StringVar(&o.fileFormat, "file-format", "plain-text", "with a directory or s3 --dest: object `format`, plain-text or parquet")
-	f.StringVar(&o.endpointURL, "endpoint-url", "", "with an s3 --dest: `URL` of an S3-compatible server instead of AWS")
+	f.StringVar(&o.endpointURL, "endpoint-url", "", "with an s3 or firehose --dest: `URL` of an S3- or Firehose-compatible server instead of AWS")
 	f.BoolVar(&o.pathStyle, "s3-path-style", false, "with an s3 --dest: path-style addressing (endpoint/bucket/key)")
 	f.StringVar(&o.source, "source", "", "capture source: ebpf (default) or afpacket")
 	f.StringSliceVar(&o.netns, "netns", nil, "also capture in these network `namespaces` (names in /run/netns, paths, or all)")

@@ -7,8 +7,7 @@ import (
 
 // openKafkaDestination opens --dest kafka://host:port[,host:port]/topic:
 // one message per record, the record line in --format as value and its
-// interface id as key. A flow log of type kinesis-data-firehose is
-// delivered the same way.
+// interface id as key.
 func openKafkaDestination(cfg pipeline.ReadConfig, location string) (destination, error) {
 	brokers, topic, err := kafka.ParseLocation(location)
 	if err != nil {

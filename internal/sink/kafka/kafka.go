@@ -1,6 +1,5 @@
-// Package kafka owns the Kafka destination, flowlog's analog of a Kinesis
-// Data Firehose delivery stream (a flow log with LogDestinationType
-// kinesis-data-firehose is delivered here): each record becomes one Kafka
+// Package kafka owns the Kafka destination, a flowlog extension beside
+// AWS's Kinesis Data Firehose (sink/firehose): each record becomes one Kafka
 // message whose value is the record line in the flow log's format, with
 // no header (spec §5), and whose key is the record's interface id, so
 // every record of an interface lands in one partition, in order.

@@ -42,7 +42,7 @@ func AccessDenied(service string, p Principal, action string, resources []string
 	case "ec2":
 		return &Error{Status: http.StatusForbidden, Code: "UnauthorizedOperation",
 			Message: fmt.Sprintf("You are not authorized to perform this operation. User: %s is not authorized to perform: %s on resource: %s", p.ARN, action, res)}
-	case "logs":
+	case "logs", "firehose": // the JSON 1.1 APIs' common error
 		return &Error{Status: http.StatusBadRequest, Code: "AccessDeniedException",
 			Message: fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s", p.ARN, action, res)}
 	default:

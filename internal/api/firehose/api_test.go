@@ -311,9 +311,9 @@ func TestCLIAuth(t *testing.T) {
 	agent := srv.NewCLI()
 	agent.AccessKey, agent.SecretKey = k.AccessKey.AccessKeyId, k.AccessKey.SecretAccessKey
 	agent.JSON(t, nil, "firehose", "put-record-batch", "--delivery-stream-name", "s", "--records", recordsFile(t, "ok\n"))
-	fails(t, agent, []string{"AccessDenied", "firehose:PutRecordBatch", "deliverystream/other"},
+	fails(t, agent, []string{"(AccessDeniedException)", "firehose:PutRecordBatch", "deliverystream/other"},
 		"firehose", "put-record-batch", "--delivery-stream-name", "other", "--records", recordsFile(t, "no\n"))
-	fails(t, agent, []string{"AccessDenied", "firehose:PutRecord"}, "firehose", "put-record", "--delivery-stream-name", "s", "--record", "Data=bm8K")
-	fails(t, agent, []string{"AccessDenied", "firehose:DeleteDeliveryStream"}, "firehose", "delete-delivery-stream", "--delivery-stream-name", "s")
-	fails(t, agent, []string{"AccessDenied", "firehose:ListDeliveryStreams"}, "firehose", "list-delivery-streams")
+	fails(t, agent, []string{"(AccessDeniedException)", "firehose:PutRecord"}, "firehose", "put-record", "--delivery-stream-name", "s", "--record", "Data=bm8K")
+	fails(t, agent, []string{"(AccessDeniedException)", "firehose:DeleteDeliveryStream"}, "firehose", "delete-delivery-stream", "--delivery-stream-name", "s")
+	fails(t, agent, []string{"(AccessDeniedException)", "firehose:ListDeliveryStreams"}, "firehose", "list-delivery-streams")
 }

@@ -206,7 +206,12 @@ func TestMutationsNeedCSRFToken(t *testing.T) {
 	c.mustLogin()
 	form := `{"resourceType":"VPC","resourceIds":["` + testVPC + `"],"trafficType":"ALL","destinationType":"file","destination":"/var/log/flowlog"}`
 	jsonHdr := map[string]string{"Content-Type": "application/json"}
-	for _, tok := range []string{"", "0000", c.csrf[:len(c.csrf)-1] + "0"} {
+	// A token one character off the real one (whatever its last character).
+	last := "0"
+	if strings.HasSuffix(c.csrf, last) {
+		last = "1"
+	}
+	for _, tok := range []string{"", "0000", c.csrf[:len(c.csrf)-1] + last} {
 		hdr := map[string]string{"Content-Type": "application/json"}
 		if tok != "" {
 			hdr["X-CSRF-Token"] = tok

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"runtime/debug"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -48,6 +49,32 @@ func versionString() string {
 	return version
 }
 
+// serverAPI is how an agent calls one of its server's own AWS APIs
+// (CloudWatch Logs, Firehose) for a flow log.
+type serverAPI struct {
+	region string
+	creds  aws.CredentialsProvider
+	http   *http.Client
+}
+
+// newServerAPI signs in region (the destination ARN's; "" is the
+// server's) with fl.Credentials when set (a delivery role's sessions),
+// else the agent's keys, over the server's HTTP client (its CA).
+func newServerAPI(srv *agent.Server, fl agent.FlowLog, region string) (serverAPI, error) {
+	if region == "" {
+		region = srv.Region
+	}
+	hc, err := srv.HTTPClient()
+	if err != nil {
+		return serverAPI{}, err
+	}
+	var creds aws.CredentialsProvider = credentials.NewStaticCredentialsProvider(srv.AccessKeyID, srv.Secret(), "")
+	if fl.Credentials != nil {
+		creds = fl.Credentials
+	}
+	return serverAPI{region: region, creds: creds, http: hc}, nil
+}
+
 // serverCloudWatchOpener opens log groups at the server's CloudWatch Logs
 // API (endpoint: the server's URL) in the server's region, signed with
 // fl.Credentials (its delivery role's sessions) or else the agent's keys.
@@ -61,26 +88,15 @@ func serverCloudWatchOpener(srv *agent.Server) agent.Opener {
 		if err != nil {
 			return agent.Destination{}, err
 		}
-		region := srv.Region
-		if target.Region != "" {
-			region = target.Region
-		}
-		hc, err := srv.HTTPClient()
+		api, err := newServerAPI(srv, fl, target.Region)
 		if err != nil {
 			return agent.Destination{}, err
 		}
-		// A flow log with a delivery role is signed with the role's
-		// sessions (the agent sets Credentials); the others with the
-		// agent's keys.
-		var creds aws.CredentialsProvider = credentials.NewStaticCredentialsProvider(srv.AccessKeyID, srv.Secret(), "")
-		if fl.Credentials != nil {
-			creds = fl.Credentials
-		}
 		client := cloudwatchlogs.New(cloudwatchlogs.Options{
-			Region:       region,
+			Region:       api.region,
 			BaseEndpoint: aws.String(srv.URL),
-			Credentials:  creds,
-			HTTPClient:   hc,
+			Credentials:  api.creds,
+			HTTPClient:   api.http,
 		})
 		s, err := cloudwatch.New(cloudwatch.Config{Group: target.Group, Format: format, Client: client})
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	awsfirehose "github.com/aws/aws-sdk-go-v2/service/firehose"
 
 	"github.com/flowlog/flowlog/flow"
@@ -76,23 +75,15 @@ func serverFirehoseOpener(srv *agent.Server) agent.Opener {
 		if err != nil {
 			return agent.Destination{}, err
 		}
-		region := srv.Region
-		if target.Region != "" {
-			region = target.Region
-		}
-		hc, err := srv.HTTPClient()
+		api, err := newServerAPI(srv, fl, target.Region)
 		if err != nil {
 			return agent.Destination{}, err
 		}
-		var creds aws.CredentialsProvider = credentials.NewStaticCredentialsProvider(srv.AccessKeyID, srv.Secret(), "")
-		if fl.Credentials != nil {
-			creds = fl.Credentials
-		}
 		client := awsfirehose.New(awsfirehose.Options{
-			Region:       region,
+			Region:       api.region,
 			BaseEndpoint: aws.String(srv.URL),
-			Credentials:  creds,
-			HTTPClient:   hc,
+			Credentials:  api.creds,
+			HTTPClient:   api.http,
 		})
 		s, err := firehose.New(firehose.Config{Stream: target.Stream, Format: format, Client: client})
 		if err != nil {

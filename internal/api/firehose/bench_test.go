@@ -23,17 +23,7 @@ const flowLine = "2 123456789012 eni-0a1b2c3d4e5f60789 10.0.1.23 10.0.2.45 49152
 // the deliverer writes 1 MiB objects meanwhile, as in production.
 func BenchmarkPutRecordBatch(b *testing.B) {
 	ctx := context.Background()
-	db, err := api.OpenDB(ctx, b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	svc, err := firehose.New(ctx, db, firehose.Options{BucketsDir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	svc.Start(ctx)
-	defer svc.Stop()
+	_, svc := startService(b, b.TempDir(), firehose.Options{BucketsDir: b.TempDir()})
 	c := client(apitest.Start(b, api.Options{Services: []api.Service{svc}}).URL)
 	if _, err := c.CreateDeliveryStream(ctx, &sdk.CreateDeliveryStreamInput{DeliveryStreamName: aws.String("bench"), ExtendedS3DestinationConfiguration: s3dest("bench", 1, 60)}); err != nil {
 		b.Fatal(err)
@@ -55,17 +45,7 @@ func BenchmarkPutRecordBatch(b *testing.B) {
 // BenchmarkPutRecordBatchParallel: four clients at once.
 func BenchmarkPutRecordBatchParallel(b *testing.B) {
 	ctx := context.Background()
-	db, err := api.OpenDB(ctx, b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	svc, err := firehose.New(ctx, db, firehose.Options{BucketsDir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	svc.Start(ctx)
-	defer svc.Stop()
+	_, svc := startService(b, b.TempDir(), firehose.Options{BucketsDir: b.TempDir()})
 	c := client(apitest.Start(b, api.Options{Services: []api.Service{svc}}).URL)
 	for i := range 4 {
 		if _, err := c.CreateDeliveryStream(ctx, &sdk.CreateDeliveryStreamInput{DeliveryStreamName: aws.String(fmt.Sprint("bench", i)), ExtendedS3DestinationConfiguration: s3dest("bench", 1, 60)}); err != nil {

@@ -65,19 +65,27 @@ func newEnv(t *testing.T) *env {
 // open opens the store and starts the service on it.
 func (e *env) open(t *testing.T) {
 	t.Helper()
+	e.db, e.svc = startService(t, e.dir, firehose.Options{AccountID: apitest.AccountID, Region: apitest.Region,
+		BucketsDir: e.buckets, Now: e.clock.Now, Tick: 20 * time.Millisecond, RetryMin: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond})
+}
+
+// startService opens the store in dir and starts the Firehose service
+// (its deliverer too) on it with opts; both close when t ends.
+func startService(t testing.TB, dir string, opts firehose.Options) (*sql.DB, *firehose.Service) {
+	t.Helper()
 	ctx := context.Background()
-	db, err := api.OpenDB(ctx, e.dir)
+	db, err := api.OpenDB(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := firehose.New(ctx, db, firehose.Options{AccountID: apitest.AccountID, Region: apitest.Region,
-		BucketsDir: e.buckets, Now: e.clock.Now, Tick: 20 * time.Millisecond, RetryMin: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond})
+	svc, err := firehose.New(ctx, db, opts)
 	if err != nil {
+		db.Close()
 		t.Fatal(err)
 	}
 	svc.Start(ctx)
-	e.db, e.svc = db, svc
 	t.Cleanup(func() { svc.Stop(); db.Close() })
+	return db, svc
 }
 
 func (e *env) createStream(t *testing.T, name string, extra ...string) {

@@ -176,18 +176,7 @@ func TestS3Endpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	db, err := api.OpenDB(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	svc, err := firehose.New(ctx, db, firehose.Options{Buckets: b, Tick: 20 * time.Millisecond, RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.Start(ctx)
-	t.Cleanup(func() { svc.Stop() })
+	_, svc := startService(t, t.TempDir(), firehose.Options{Buckets: b, Tick: 20 * time.Millisecond, RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond})
 	c := client(apitest.Start(t, api.Options{Services: []api.Service{svc}}).URL)
 	dest := s3dest("fh-bucket", 1, 0)
 	dest.Prefix = aws.String("flows/")
@@ -345,18 +334,8 @@ func TestKillDuringPuts(t *testing.T) {
 	}
 
 	// Start again on the store, an hour later: everything is due.
-	db, err := api.OpenDB(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	later := time.Now().Add(time.Hour)
-	svc, err := firehose.New(ctx, db, firehose.Options{BucketsDir: filepath.Join(dir, "buckets"), Tick: 20 * time.Millisecond, Now: func() time.Time { return later }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.Start(ctx)
-	defer svc.Stop()
+	db, _ := startService(t, dir, firehose.Options{BucketsDir: filepath.Join(dir, "buckets"), Tick: 20 * time.Millisecond, Now: func() time.Time { return later }})
 	e := &env{buckets: filepath.Join(dir, "buckets")}
 	var stored map[string]int
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {

@@ -1,7 +1,6 @@
 package cloudwatch
 
 import (
-	"context"
 	"errors"
 	"math/rand/v2"
 	"slices"
@@ -250,17 +249,7 @@ func TestOutageWithSpool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := spool.DefaultConfig(t.TempDir())
-	cfg.Interval = 60
-	cfg.Retry = spool.Retry{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}
-	sp, err := spool.New(cfg, dest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sp.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Stop()
+	sp := sinktest.StartSpool(t, dest, spool.Retry{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond})
 	var all []flow.Record
 	w := recent
 	produce := func(n int) {

@@ -207,17 +207,7 @@ func retriedBySpool(t *testing.T, format *flow.Format) {
 		return refusing && i == 0
 	}
 	dest := newSink(t, f.URL, func(c *Config) { c.PartialAttempts = 2; c.Format = format })
-	cfg := spool.DefaultConfig(t.TempDir())
-	cfg.Interval = 60
-	cfg.Retry = spool.Retry{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond}
-	sp, err := spool.New(cfg, dest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sp.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Stop()
+	sp := sinktest.StartSpool(t, dest, spool.Retry{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond})
 	var want []string
 	for w := int64(t0); w < t0+180; w += 60 {
 		recs := window(w, 700, 3) // 2 calls per window: 500 + 200

@@ -23,6 +23,7 @@ import (
 	"github.com/flowlog/flowlog/internal/api"
 	"github.com/flowlog/flowlog/internal/api/apitest"
 	fhapi "github.com/flowlog/flowlog/internal/api/firehose"
+	"github.com/flowlog/flowlog/internal/sink/sinktest"
 	"github.com/flowlog/flowlog/internal/spool"
 )
 
@@ -270,17 +271,7 @@ func TestServerDownRetriedBySpool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := spool.DefaultConfig(t.TempDir())
-	cfg.Interval = 60
-	cfg.Retry = spool.Retry{Initial: 50 * time.Millisecond, Max: 200 * time.Millisecond}
-	sp, err := spool.New(cfg, dest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sp.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Stop()
+	sp := sinktest.StartSpool(t, dest, spool.Retry{Initial: 50 * time.Millisecond, Max: 200 * time.Millisecond})
 	var want []string
 	w := int64(t0)
 	produce := func(n int) {

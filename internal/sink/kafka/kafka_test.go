@@ -215,17 +215,7 @@ func TestBrokerDownThenBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := spool.DefaultConfig(t.TempDir())
-	cfg.Interval = 60
-	cfg.Retry = spool.Retry{Initial: 50 * time.Millisecond, Max: 300 * time.Millisecond}
-	sp, err := spool.New(cfg, dest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sp.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Stop()
+	sp := sinktest.StartSpool(t, dest, spool.Retry{Initial: 50 * time.Millisecond, Max: 300 * time.Millisecond})
 
 	var want []string
 	w := int64(t0)

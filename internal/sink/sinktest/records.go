@@ -1,4 +1,5 @@
-// Package sinktest generates flow records for the destinations' tests.
+// Package sinktest generates flow records for the destinations' tests
+// and starts the spool they are delivered through.
 package sinktest
 
 import (

@@ -52,16 +52,7 @@ func TestDeliveryRoleWalkthrough(t *testing.T) {
 	server, url, admin := startServer(t, bin, dir)
 	step("server up")
 
-	// newUser makes an IAM user with one inline policy and returns its CLI.
-	newUser := func(name, policy string) apitest.CLI {
-		admin.JSON(t, nil, "iam", "create-user", "--user-name", name)
-		admin.JSON(t, nil, "iam", "put-user-policy", "--user-name", name, "--policy-name", name, "--policy-document", policy)
-		var key struct {
-			AccessKey struct{ AccessKeyId, SecretAccessKey string }
-		}
-		admin.JSON(t, &key, "iam", "create-access-key", "--user-name", name)
-		return apitest.CLI{URL: url, AccessKey: key.AccessKey.AccessKeyId, SecretKey: key.AccessKey.SecretAccessKey, Region: apitest.Region}
-	}
+	newUser := func(name, policy string) apitest.CLI { return newIAMUser(t, admin, url, name, policy) }
 	agentKeys := newUser("agent-1", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["flowlog:Register","flowlog:WatchFlowLogs","flowlog:ReportStatus","flowlog:GetDeliveryCredentials"],"Resource":"*"}]}`)
 
 	secret := writeFile(t, filepath.Join(dir, "agent.secret"), agentKeys.SecretKey+"\n")
@@ -85,12 +76,7 @@ server:
 	agent := start(t, "flowlog agent", bin, "agent", "--config", agentCfg)
 	metrics := agent.wait(t, 20*time.Second, regexp.MustCompile(`msg="agent started" .*metrics=(127\.0\.0\.1:[0-9]+)`))[1]
 	agent.wait(t, 20*time.Second, regexp.MustCompile(`msg=registered .*interfaces=2 `))
-	var enis struct{ NetworkInterfaces []struct{ VpcId string } }
-	admin.JSON(t, &enis, "ec2", "describe-network-interfaces", "--filters", "Name=addresses.private-ip-address,Values=10.78.0.1")
-	if len(enis.NetworkInterfaces) != 1 {
-		t.Fatalf("describe-network-interfaces: %+v", enis)
-	}
-	vpc := enis.NetworkInterfaces[0].VpcId
+	vpc := vpcOf(t, admin, "10.78.0.1")
 	step("agent registered with its own least-privilege keys")
 
 	// The walkthrough, with the wrong trust principal.
@@ -109,16 +95,8 @@ server:
 	const format = "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} ${log-status}"
 	create := func(cli apitest.CLI, args ...string) string {
 		t.Helper()
-		var out struct {
-			FlowLogIds   []string
-			Unsuccessful []any
-		}
-		cli.JSON(t, &out, append([]string{"ec2", "create-flow-logs", "--resource-type", "VPC", "--resource-ids", vpc, "--traffic-type", "ALL",
+		return createFlowLog(t, cli, append([]string{"--resource-type", "VPC", "--resource-ids", vpc, "--traffic-type", "ALL",
 			"--log-format", format, "--max-aggregation-interval", "60"}, args...)...)
-		if len(out.FlowLogIds) != 1 || len(out.Unsuccessful) != 0 {
-			t.Fatalf("create-flow-logs %v: %+v", args, out)
-		}
-		return out.FlowLogIds[0]
 	}
 	cwl := create(admin, "--log-group-name", "vpc-flow-logs", "--deliver-logs-permission-arn", role)
 	records := filepath.Join(dir, "records")

@@ -134,6 +134,46 @@ access-keys:
 	return server, url, apitest.CLI{URL: url, AccessKey: apitest.AccessKey, SecretKey: apitest.SecretKey, Region: apitest.Region}
 }
 
+// createFlowLog runs `aws ec2 create-flow-logs ARGS` as cli and returns
+// the id of the one flow log it must have created.
+func createFlowLog(t *testing.T, cli apitest.CLI, args ...string) string {
+	t.Helper()
+	var out struct {
+		FlowLogIds   []string
+		Unsuccessful []any
+	}
+	cli.JSON(t, &out, append([]string{"ec2", "create-flow-logs"}, args...)...)
+	if len(out.FlowLogIds) != 1 || len(out.Unsuccessful) != 0 {
+		t.Fatalf("create-flow-logs %v: %+v", args, out)
+	}
+	return out.FlowLogIds[0]
+}
+
+// newIAMUser makes an IAM user with one inline policy (named as the
+// user) as admin and returns the CLI signing with the user's new key.
+func newIAMUser(t *testing.T, admin apitest.CLI, url, name, policy string) apitest.CLI {
+	t.Helper()
+	admin.JSON(t, nil, "iam", "create-user", "--user-name", name)
+	admin.JSON(t, nil, "iam", "put-user-policy", "--user-name", name, "--policy-name", name, "--policy-document", policy)
+	var key struct {
+		AccessKey struct{ AccessKeyId, SecretAccessKey string }
+	}
+	admin.JSON(t, &key, "iam", "create-access-key", "--user-name", name)
+	return apitest.CLI{URL: url, AccessKey: key.AccessKey.AccessKeyId, SecretKey: key.AccessKey.SecretAccessKey, Region: apitest.Region}
+}
+
+// vpcOf is the VPC of the network interface with address ip, which the
+// agent registered.
+func vpcOf(t *testing.T, cli apitest.CLI, ip string) string {
+	t.Helper()
+	var enis struct{ NetworkInterfaces []struct{ VpcId string } }
+	cli.JSON(t, &enis, "ec2", "describe-network-interfaces", "--filters", "Name=addresses.private-ip-address,Values="+ip)
+	if len(enis.NetworkInterfaces) != 1 {
+		t.Fatalf("describe-network-interfaces: %+v", enis)
+	}
+	return enis.NetworkInterfaces[0].VpcId
+}
+
 func writeFile(t *testing.T, path, body string) string {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
@@ -292,15 +332,7 @@ server:
 
 	create := func(args ...string) string {
 		t.Helper()
-		var out struct {
-			FlowLogIds   []string
-			Unsuccessful []any
-		}
-		cli.JSON(t, &out, append([]string{"ec2", "create-flow-logs"}, args...)...)
-		if len(out.FlowLogIds) != 1 || len(out.Unsuccessful) != 0 {
-			t.Fatalf("create-flow-logs %v: %+v", args, out)
-		}
-		return out.FlowLogIds[0]
+		return createFlowLog(t, cli, args...)
 	}
 	// running is how long after invoked the agent logged that it runs
 	// the flow log (the CLI itself takes most of a second to start).

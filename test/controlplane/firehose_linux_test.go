@@ -58,15 +58,10 @@ func TestFirehoseEndToEnd(t *testing.T) {
 	bucket := filepath.Join(dir, "server", "firehose-buckets", "flow-logs")
 
 	// The agent's own least-privilege key.
-	admin.JSON(t, nil, "iam", "create-user", "--user-name", "agent-1")
-	admin.JSON(t, nil, "iam", "put-user-policy", "--user-name", "agent-1", "--policy-name", "agent", "--policy-document",
+	agentKeys := newIAMUser(t, admin, url, "agent-1",
 		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["flowlog:Register","flowlog:WatchFlowLogs","flowlog:ReportStatus","flowlog:GetDeliveryCredentials"],"Resource":"*"},`+
 			`{"Effect":"Allow","Action":"firehose:PutRecordBatch","Resource":"`+streamARN+`"}]}`)
-	var key struct {
-		AccessKey struct{ AccessKeyId, SecretAccessKey string }
-	}
-	admin.JSON(t, &key, "iam", "create-access-key", "--user-name", "agent-1")
-	secret := writeFile(t, filepath.Join(dir, "agent.secret"), key.AccessKey.SecretAccessKey+"\n")
+	secret := writeFile(t, filepath.Join(dir, "agent.secret"), agentKeys.SecretKey+"\n")
 	agentCfg := writeFile(t, filepath.Join(dir, "agent.yaml"), fmt.Sprintf(`account-id: "%s"
 region: %s
 source: afpacket
@@ -82,29 +77,16 @@ server:
   secret-access-key-file: %s
   status-interval: 2s
   poll-wait: 10s
-`, apitest.AccountID, apitest.Region, nsA, nsB, filepath.Join(dir, "spool"), url, key.AccessKey.AccessKeyId, secret))
+`, apitest.AccountID, apitest.Region, nsA, nsB, filepath.Join(dir, "spool"), url, agentKeys.AccessKey, secret))
 	agent := start(t, "flowlog agent", bin, "agent", "--config", agentCfg)
 	agent.wait(t, 20*time.Second, regexp.MustCompile(`msg=registered .*interfaces=2 `))
-	var enis struct{ NetworkInterfaces []struct{ VpcId string } }
-	admin.JSON(t, &enis, "ec2", "describe-network-interfaces", "--filters", "Name=addresses.private-ip-address,Values=10.79.0.1")
-	if len(enis.NetworkInterfaces) != 1 {
-		t.Fatalf("describe-network-interfaces: %+v", enis)
-	}
-	vpc := enis.NetworkInterfaces[0].VpcId
+	vpc := vpcOf(t, admin, "10.79.0.1")
 	step("delivery stream created; agent registered with its own keys")
 
 	create := func(args ...string) string {
 		t.Helper()
-		var out struct {
-			FlowLogIds   []string
-			Unsuccessful []any
-		}
-		admin.JSON(t, &out, append([]string{"ec2", "create-flow-logs", "--resource-type", "VPC", "--resource-ids", vpc, "--traffic-type", "ALL",
+		return createFlowLog(t, admin, append([]string{"--resource-type", "VPC", "--resource-ids", vpc, "--traffic-type", "ALL",
 			"--max-aggregation-interval", "60"}, args...)...)
-		if len(out.FlowLogIds) != 1 || len(out.Unsuccessful) != 0 {
-			t.Fatalf("create-flow-logs %v: %+v", args, out)
-		}
-		return out.FlowLogIds[0]
 	}
 	fh := create("--log-destination-type", "kinesis-data-firehose", "--log-destination", streamARN)
 	records := filepath.Join(dir, "records")

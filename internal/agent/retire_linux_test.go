@@ -236,14 +236,21 @@ func TestRetiredSpoolRestart(t *testing.T) {
 	onlyB.FlowLogs = cfg.FlowLogs[1:]
 	var logs lockedBuffer
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, &logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	b, err := New(onlyB, Deps{Logger: log, HostRoot: filepath.Join(l.root, "host")})
-	if err != nil {
-		t.Fatal(err)
+	// startB starts an agent with only flow log B (A removed), logging
+	// into logs too; it stops when the test ends.
+	startB := func() *Agent {
+		t.Helper()
+		b, err := New(onlyB, Deps{Logger: log, HostRoot: filepath.Join(l.root, "host")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = b.Stop() })
+		return b
 	}
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer b.Stop()
+	b := startB()
 	if !slices.Contains(b.RetiredSpools(), idA) {
 		t.Fatalf("retired spools %v, want %s", b.RetiredSpools(), idA)
 	}
@@ -260,14 +267,7 @@ func TestRetiredSpoolRestart(t *testing.T) {
 	if _, err := os.Stat(spoolA); err != nil {
 		t.Fatalf("backlog of the removed flow log after stop: %v", err)
 	}
-	b, err = New(onlyB, Deps{Logger: log, HostRoot: filepath.Join(l.root, "host")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer b.Stop()
+	b = startB()
 	if !slices.Contains(b.RetiredSpools(), idA) {
 		t.Fatalf("retired spools after a second restart %v, want %s", b.RetiredSpools(), idA)
 	}

@@ -232,7 +232,7 @@ func TestReportAndChart(t *testing.T) {
 		"| ≥ 3× the fastest peer (wall) | gen-10M-1M | 3.3× against softflowd | met |",
 		"| peak RSS ≤ the leanest peer | gen-10M-1M | flowlog 300 MiB, leanest softflowd 200 MiB | **missed** |",
 		"| flowlog agrees with the truth exactly | gen-10M-1M | packets, bytes, flows, records, NODATA all equal | met |",
-		"**The machine was shared**",
+		"**Load**: the 1-minute load average was",
 		"![packets per second per tool and input](peers/results/throughput.svg)",
 		readPathBegin, readPathEnd,
 	} {

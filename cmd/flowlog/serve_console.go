@@ -6,12 +6,13 @@ import (
 	"os"
 
 	"github.com/flowlog/flowlog/internal/analyze"
+	"github.com/flowlog/flowlog/internal/api/firehose"
 	"github.com/flowlog/flowlog/internal/console"
 )
 
 // addConsoleParts adds the web console at /: it logs people in with the
 // same credentials as the APIs and acts as them under the same
-// authorizer, on the flow-log and logs services built before it.
+// authorizer, on the flow-log, logs and Firehose services built before it.
 func addConsoleParts(_ context.Context, env serveEnv, parts *serveParts) error {
 	if parts.flowLogs == nil {
 		env.log.Warn("no flow-log service: the web console is off")
@@ -28,6 +29,14 @@ func addConsoleParts(_ context.Context, env serveEnv, parts *serveParts) error {
 	}
 	if parts.logs != nil {
 		opts.Logs = parts.logs
+	}
+	// Records of kinesis-data-firehose flow logs are read from the
+	// objects the server's own Firehose API delivered (its buckets
+	// directory or S3), through that service.
+	for _, svc := range parts.services {
+		if fh, ok := svc.(*firehose.Service); ok {
+			opts.Firehose = fh
+		}
 	}
 	// Records of s3 flow logs are read with the usual AWS configuration
 	// (environment, shared files); an S3-compatible server is named by

@@ -383,27 +383,39 @@ func deliver(t *testing.T, fl ec2.FlowLog, root string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dir, err := sink.NewDir(sink.DirConfig{Root: root, Format: format,
+		Layout: sink.Layout{AccountID: apitest.AccountID, Region: apitest.Region, FlowLogID: fl.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := runPipeline(t, fl, dir)
+	if len(dir.Published()) == 0 {
+		t.Fatalf("the pipeline published nothing: %+v", st)
+	}
+	t.Logf("pipeline: %+v; %d objects", st, len(dir.Published()))
+}
+
+// runPipeline runs the pipeline of an agent covering the flow log over
+// the capture of deliver, into dest.
+func runPipeline(t *testing.T, fl ec2.FlowLog, dest pipeline.Sink) pipeline.ReadStats {
+	t.Helper()
+	format, err := flow.ParseFormat(fl.LogFormat)
+	if err != nil {
+		t.Fatal(err)
+	}
 	capture := twice(t, "../../testdata/sample.pcap.gz", 9*time.Minute)
 	inv, err := inventory.New(nil, inventory.Overrides{AccountID: apitest.AccountID, Region: apitest.Region, VPCID: testVPC, SubnetID: testSubnet,
 		InstanceID: "i-0c0501e0a1b2c3d4e", InterfaceID: testENI})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := sink.NewDir(sink.DirConfig{Root: root, Format: format,
-		Layout: sink.Layout{AccountID: apitest.AccountID, Region: apitest.Region, FlowLogID: fl.ID}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	st, err := pipeline.Read(context.Background(), bytes.NewReader(capture), "sample twice", pipeline.ReadConfig{
 		Format: format, Aggregate: aggregate.Config{Interval: int64(fl.MaxAggregationInterval), MaxFlows: 1500},
-		TrafficType: pipeline.TrafficType(fl.TrafficType), Exclusions: policy.DefaultExclusions(), Inventory: inv}, dir)
+		TrafficType: pipeline.TrafficType(fl.TrafficType), Exclusions: policy.DefaultExclusions(), Inventory: inv}, dest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(dir.Published()) == 0 {
-		t.Fatalf("the pipeline published nothing: %+v", st)
-	}
-	t.Logf("pipeline: %+v; %d objects", st, len(dir.Published()))
+	return st
 }
 
 // twice returns the capture at path followed by its packets again, shift

@@ -49,6 +49,10 @@ type Options struct {
 	// Logs reads CloudWatch Logs destinations; nil: records of flow logs
 	// that deliver there cannot be shown.
 	Logs LogEvents
+	// Firehose is this server's Firehose API, whose delivery streams'
+	// objects hold the records of kinesis-data-firehose flow logs; nil:
+	// those cannot be shown.
+	Firehose DeliveryStreams
 	// S3 says how records of s3 destinations are read; nil: with the
 	// usual AWS configuration (environment, shared files).
 	S3 *analyze.S3Config

@@ -19,6 +19,7 @@ import (
 	"github.com/flowlog/flowlog/internal/api/apitest"
 	"github.com/flowlog/flowlog/internal/api/control"
 	"github.com/flowlog/flowlog/internal/api/ec2"
+	"github.com/flowlog/flowlog/internal/api/firehose"
 	"github.com/flowlog/flowlog/internal/api/iam"
 	"github.com/flowlog/flowlog/internal/api/logs"
 	"github.com/flowlog/flowlog/internal/console"
@@ -34,7 +35,10 @@ type env struct {
 	srv  *apitest.Server
 	ec2  *ec2.Service
 	logs *logs.Service
-	dir  string
+	// fh is the Firehose API, delivering under buckets.
+	fh      *firehose.Service
+	buckets string
+	dir     string
 }
 
 // Inventory the test agent registers.
@@ -67,6 +71,13 @@ func startEnvWith(t *testing.T, opt func(*console.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	buckets := filepath.Join(dir, "firehose-buckets")
+	fh, err := firehose.New(ctx, db, firehose.Options{AccountID: apitest.AccountID, Region: apitest.Region, BucketsDir: buckets, Tick: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh.Start(ctx)
+	t.Cleanup(func() { fh.Stop() })
 	// IAM as flowlog serve builds it: the configuration's root key first,
 	// then IAM's keys; IAM's policies decide every call.
 	idm, err := iam.New(ctx, db, iam.Config{AccountID: apitest.AccountID, DataDir: filepath.Join(dir, "store")})
@@ -74,7 +85,7 @@ func startEnvWith(t *testing.T, opt func(*console.Options)) *env {
 		t.Fatal(err)
 	}
 	creds := api.CredentialChain{api.StaticKeys{AccountID: apitest.AccountID, Keys: []api.AccessKey{{AccessKeyID: apitest.AccessKey, SecretAccessKey: apitest.SecretKey}}}, idm}
-	opts := console.Options{Credentials: creds, Authorizer: idm, FlowLogs: flowLogs, Logs: lg, AccountID: apitest.AccountID, Region: apitest.Region}
+	opts := console.Options{Credentials: creds, Authorizer: idm, FlowLogs: flowLogs, Logs: lg, Firehose: fh, AccountID: apitest.AccountID, Region: apitest.Region}
 	if opt != nil {
 		opt(&opts)
 	}
@@ -82,7 +93,7 @@ func startEnvWith(t *testing.T, opt func(*console.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := apitest.Start(t, api.Options{Credentials: creds, Authorizer: idm, Services: []api.Service{flowLogs, lg, idm}, Console: h})
+	srv := apitest.Start(t, api.Options{Credentials: creds, Authorizer: idm, Services: []api.Service{flowLogs, lg, fh, idm}, Console: h})
 	reg := control.Registration{AgentID: "agent-1", Hostname: "host-1", InstanceID: "i-0c0501e0a1b2c3d4e", AccountID: apitest.AccountID, Region: apitest.Region,
 		VPCs:    []control.VPC{{VPCID: testVPC, CIDRBlocks: []string{"10.200.0.0/16"}}},
 		Subnets: []control.Subnet{{SubnetID: testSubnet, VPCID: testVPC, CIDRBlocks: []string{"10.200.1.0/24"}, AZID: "use1-az1"}},
@@ -92,7 +103,7 @@ func startEnvWith(t *testing.T, opt func(*console.Options)) *env {
 	if err := flowLogs.Register(ctx, reg); err != nil {
 		t.Fatal(err)
 	}
-	return &env{srv: srv, ec2: flowLogs, logs: lg, dir: dir}
+	return &env{srv: srv, ec2: flowLogs, logs: lg, fh: fh, buckets: buckets, dir: dir}
 }
 
 // client is a plain HTTP client of the console with its own cookies.

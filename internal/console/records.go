@@ -31,6 +31,9 @@ type recordSet struct {
 	inputs func() []analyze.Input
 	rc     analyze.ReadConfig
 	notes  []string
+	// open are the objects reports opened (delivery streams' objects),
+	// closed when the request ends.
+	open openObjects
 }
 
 // withRecords runs report with the records of the flow log the request
@@ -44,6 +47,7 @@ func (h *Handler) withRecords(report func(ctx context.Context, w http.ResponseWr
 			h.writeAPIError(w, err)
 			return
 		}
+		defer rs.close()
 		report(ctx, w, r, rs)
 	}
 }
@@ -168,6 +172,8 @@ func (h *Handler) listDestination(ctx context.Context, r *http.Request, s *sessi
 			return []analyze.Input{analyze.ReaderInput("log group "+group, bytes.NewReader(data))}
 		}
 		return nil
+	case "kinesis-data-firehose":
+		return h.listFirehose(ctx, r, s, rs)
 	}
 	return apiError(http.StatusBadRequest, "UnsupportedOperation", "records of a %s destination cannot be read back here; read them where they are delivered", fl.DestinationType)
 }
@@ -610,6 +616,7 @@ func (h *Handler) conversation(w http.ResponseWriter, r *http.Request, s *sessio
 		h.writeAPIError(w, err)
 		return
 	}
+	defer rs.close()
 	opt := analyze.ConnOptions{
 		Hosts: []netip.Prefix{netip.PrefixFrom(client.Addr(), client.Addr().BitLen()), netip.PrefixFrom(server.Addr(), server.Addr().BitLen())},
 		Ports: []uint16{client.Port(), server.Port()},

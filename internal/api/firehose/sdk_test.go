@@ -235,6 +235,16 @@ func TestS3Endpoint(t *testing.T) {
 	if strings.Join(all, "") != "first\nwhile down\n" {
 		t.Fatalf("objects hold %q", all)
 	}
+	// Read back through the service, as the web console reads them.
+	d, back := readBack(t, svc, "to-s3", "flows/")
+	if !d.GZIP || len(back) != len(objs) {
+		t.Fatalf("read back %d objects of %d (destination %+v)", len(back), len(objs), d)
+	}
+	for k, v := range back {
+		if v != string(objs[k]) {
+			t.Errorf("read back %s: differs from the object in S3", k)
+		}
+	}
 }
 
 // serveChild serves the Firehose API on the store in dir until killed,

@@ -49,7 +49,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	io := streams{in: stdin, out: stdout, err: stderr}
 	root := newRootCmd(io)
 	root.SetArgs(args)
-	err := root.Execute()
+	// ExecuteC returns the subcommand that ran (or whose flags were wrong),
+	// so the usage hint points at the help that lists the offending flag.
+	cmd, err := root.ExecuteC()
 	if err == nil {
 		return exitOK
 	}
@@ -60,7 +62,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case errors.As(err, &ce):
 		return ce.code
 	case errors.As(err, &ue):
-		fmt.Fprintln(stderr, "Run 'flowlog --help' for usage.")
+		path := "flowlog"
+		if cmd != nil {
+			path = cmd.CommandPath()
+		}
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", path)
 		return exitUsage
 	}
 	return exitError

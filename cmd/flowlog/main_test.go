@@ -283,3 +283,21 @@ func TestFormatCommands(t *testing.T) {
 		t.Errorf("version: exit %d, %q", code, out)
 	}
 }
+
+// TestUsageHintNamesSubcommand checks that a usage error points at the help of
+// the command that was called, which lists its flags, not at the root's.
+func TestUsageHintNamesSubcommand(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		hint string
+	}{
+		{[]string{"read", "--interval", "300", samplePath}, "Run 'flowlog read --help' for usage.\n"},
+		{[]string{"analyze", "top", "--bogus", "x"}, "Run 'flowlog analyze top --help' for usage.\n"},
+		{[]string{"--bogus"}, "Run 'flowlog --help' for usage.\n"},
+	} {
+		code, _, stderr := flowlog(t, nil, tc.args...)
+		if code != exitUsage || !strings.HasSuffix(stderr, tc.hint) {
+			t.Errorf("%q: exit %d, stderr %q; want exit %d ending in %q", tc.args, code, stderr, exitUsage, tc.hint)
+		}
+	}
+}

@@ -34,6 +34,10 @@ func AsError(err error) *Error {
 
 var errUnknownKey = errors.New("unknown access key")
 
+// errRequestCanceled answers a request its client abandoned before it was
+// authenticated (499, nginx's "client closed request": no one reads it).
+var errRequestCanceled = &Error{Status: 499, Code: "RequestCanceled", Message: "the client closed the request before it was authenticated"}
+
 // AccessDenied is the refusal of action on resources, in the code and
 // wording of service's API.
 func AccessDenied(service string, p Principal, action string, resources []string) *Error {

@@ -248,6 +248,12 @@ func (s *Server) authenticate(r *http.Request, body []byte, sr signedRequest, ca
 	call.Principal.AccessKeyID = sr.AccessKeyID
 	secret, p, err := s.opts.Credentials.Lookup(r.Context(), sr.AccessKeyID, sr.SecurityToken)
 	if err != nil {
+		if r.Context().Err() != nil {
+			// The client left while its key was looked up (an agent
+			// cancels a long poll it replaces): nothing was refused, so
+			// the audit trail must not say so.
+			return errRequestCanceled
+		}
 		return unknownKeyError(sr.Service)
 	}
 	want := expectedSignature(r, body, sr, secret)

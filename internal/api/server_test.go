@@ -2,10 +2,19 @@ package api_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/xml"
+	"errors"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/flowlog/flowlog/internal/api"
 	"github.com/flowlog/flowlog/internal/api/apitest"
@@ -78,5 +87,72 @@ func TestUnsignedRequestIsRefused(t *testing.T) {
 	}
 	if resp.StatusCode != http.StatusUnauthorized || len(e.Errors) != 1 || e.Errors[0].Code != "AuthFailure" {
 		t.Fatalf("unsigned: status %d, errors %+v", resp.StatusCode, e.Errors)
+	}
+}
+
+// blockingKeys looks keys up only once the request is over, as a store
+// busy with other work might: its lookup fails with the request's end.
+type blockingKeys struct{ entered chan struct{} }
+
+func (k blockingKeys) Lookup(ctx context.Context, id, token string) (string, api.Principal, error) {
+	close(k.entered)
+	<-ctx.Done()
+	return "", api.Principal{}, ctx.Err()
+}
+
+type auditLog struct {
+	mu    sync.Mutex
+	codes []string
+}
+
+func (a *auditLog) Audit(_ *api.Call, _ []string, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	code := "OK"
+	if err != nil {
+		code = api.AsError(err).Code
+	}
+	a.codes = append(a.codes, code)
+}
+
+// TestClientGoneDuringLookupIsNotARefusal: a request its client cancels
+// while the key is looked up is audited as canceled, not as a refused key
+// (AuthFailure), which would be a false alarm in `flowlog audit --result
+// denied` each time an agent replaces a long poll.
+func TestClientGoneDuringLookupIsNotARefusal(t *testing.T) {
+	keys := blockingKeys{entered: make(chan struct{})}
+	log := &auditLog{}
+	srv := apitest.Start(t, api.Options{Services: []api.Service{echoEC2{}}, Credentials: keys, Audit: log})
+	ctx, cancel := context.WithCancel(context.Background())
+	body := "Action=DescribeRegions&Version=2016-11-15"
+	req, err := http.NewRequestWithContext(ctx, "POST", srv.URL+"/", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+	sum := sha256.Sum256([]byte(body))
+	creds := aws.Credentials{AccessKeyID: apitest.AccessKey, SecretAccessKey: apitest.SecretKey}
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "ec2", apitest.Region, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	go func() { <-keys.entered; cancel() }()
+	if _, err := http.DefaultClient.Do(req); !errors.Is(err, context.Canceled) {
+		t.Fatalf("request: %v, want it canceled", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		log.mu.Lock()
+		codes := slices.Clone(log.codes)
+		log.mu.Unlock()
+		if len(codes) > 0 {
+			if len(codes) != 1 || codes[0] != "RequestCanceled" {
+				t.Fatalf("audited %v, want [RequestCanceled]", codes)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the canceled request was not audited")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -58,9 +58,10 @@ func newServeCmd(s streams) *cobra.Command {
 		Short: "Serve the control plane: EC2 flow-log API, CloudWatch Logs API, agent protocol",
 		Long: `serve runs flowlog's control plane: the EC2 Query API (create-flow-logs,
 describe-flow-logs, delete-flow-logs, describe-vpcs|subnets|network-interfaces),
-the CloudWatch Logs API, and the protocol agents use to register their inventory
-and follow flow log definitions. Every request must be signed (SigV4) with an
-access key of the configuration, so the stock AWS CLI works with --endpoint-url:
+the CloudWatch Logs API, the Kinesis Data Firehose API, the IAM API, the protocol
+agents use to register their inventory and follow flow log definitions, and a web
+console at /. Every API request must be signed (SigV4) with an access key of the
+configuration or of an IAM user, so the stock AWS CLI works with --endpoint-url:
 
   aws --endpoint-url http://127.0.0.1:8080 ec2 describe-flow-logs
 

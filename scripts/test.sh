@@ -35,7 +35,19 @@ git grep -l '^func Fuzz' -- '*_test.go' | while read -r file; do
   pkg="./$(dirname "$file")"
   for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //'); do
     echo "-- $pkg $target"
-    go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg"
+    # Go 1.26's fuzz coordinator can fail a target with a bare "context
+    # deadline exceeded" as -fuzztime ends (golang/go#75804, fixed in Go
+    # 1.27): that failure, with no failing input written, is run again
+    # (twice at most); any other failure fails the run.
+    for try in 1 2 3; do
+      out=$(go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg" 2>&1) && { echo "$out"; break; }
+      echo "$out"
+      if [ "$try" -lt 3 ] && grep -q 'context deadline exceeded' <<<"$out" && ! grep -q 'Failing input written to' <<<"$out"; then
+        echo "-- $pkg $target: the Go fuzz coordinator's deadline race (golang/go#75804), not a finding: running it again"
+        continue
+      fi
+      exit 1
+    done
   done
 done
 echo "== all checks passed"

@@ -1,14 +1,11 @@
 package firehose_test
 
 import (
-	"bufio"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -34,7 +31,14 @@ const childEnv = "FLOWLOG_FIREHOSE_TEST_SERVER_DIR"
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(childEnv); dir != "" {
-		if err := serveChild(dir); err != nil {
+		if err := apitest.ServeChild(dir, func(ctx context.Context, db *sql.DB) ([]api.Service, error) {
+			svc, err := firehose.New(ctx, db, firehose.Options{AccountID: apitest.AccountID, Region: apitest.Region, BucketsDir: filepath.Join(dir, "buckets")})
+			if err != nil {
+				return nil, err
+			}
+			svc.Start(ctx)
+			return []api.Service{svc}, nil
+		}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -247,59 +251,14 @@ func TestS3Endpoint(t *testing.T) {
 	}
 }
 
-// serveChild serves the Firehose API on the store in dir until killed,
-// printing its address first. Its streams' intervals are long: nothing is
-// delivered before the kill.
-func serveChild(dir string) error {
-	ctx := context.Background()
-	db, err := api.OpenDB(ctx, dir)
-	if err != nil {
-		return err
-	}
-	svc, err := firehose.New(ctx, db, firehose.Options{AccountID: apitest.AccountID, Region: apitest.Region, BucketsDir: filepath.Join(dir, "buckets")})
-	if err != nil {
-		return err
-	}
-	svc.Start(ctx)
-	srv, err := api.New(api.Options{
-		Credentials: api.StaticKeys{AccountID: apitest.AccountID, Keys: []api.AccessKey{{AccessKeyID: apitest.AccessKey, SecretAccessKey: apitest.SecretKey}}},
-		Services:    []api.Service{svc},
-	})
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	fmt.Printf("LISTEN %s\n", ln.Addr())
-	return http.Serve(ln, srv)
-}
-
 // TestKillDuringPuts: a server killed (SIGKILL) while four clients put
 // 100-record batches keeps every batch it acknowledged, and delivers
 // them after it starts again; a batch is kept whole or not at all.
 func TestKillDuringPuts(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+dir)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "LISTEN ")
-	if err != nil || !ok {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("server did not start: %q %v", line, err)
-	}
-	c := client("http://" + addr)
+	cmd, url := apitest.StartChild(t, childEnv, dir)
+	c := client(url)
 	ctx := context.Background()
 	if _, err := c.CreateDeliveryStream(ctx, &sdk.CreateDeliveryStreamInput{DeliveryStreamName: aws.String("crash"), ExtendedS3DestinationConfiguration: s3dest("crash", 128, 900)}); err != nil {
 		t.Fatal(err)

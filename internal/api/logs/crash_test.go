@@ -1,13 +1,10 @@
 package logs_test
 
 import (
-	"bufio"
 	"context"
+	"database/sql"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -29,7 +26,10 @@ const childEnv = "FLOWLOG_LOGS_TEST_SERVER_DIR"
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(childEnv); dir != "" {
-		if err := serveChild(dir); err != nil {
+		if err := apitest.ServeChild(dir, func(ctx context.Context, db *sql.DB) ([]api.Service, error) {
+			svc, err := logs.New(ctx, db, logs.Options{AccountID: apitest.AccountID, Region: apitest.Region})
+			return []api.Service{svc}, err
+		}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -38,64 +38,12 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// serveChild serves the logs API on the store in dir until killed,
-// printing its address first.
-func serveChild(dir string) error {
-	ctx := context.Background()
-	db, err := api.OpenDB(ctx, dir)
-	if err != nil {
-		return err
-	}
-	svc, err := logs.New(ctx, db, logs.Options{AccountID: apitest.AccountID, Region: apitest.Region})
-	if err != nil {
-		return err
-	}
-	srv, err := api.New(api.Options{
-		Credentials: api.StaticKeys{AccountID: apitest.AccountID, Keys: []api.AccessKey{{AccessKeyID: apitest.AccessKey, SecretAccessKey: apitest.SecretKey}}},
-		Services:    []api.Service{svc},
-	})
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	fmt.Printf("LISTEN %s\n", ln.Addr())
-	return http.Serve(ln, srv)
-}
-
-func startChild(t *testing.T, dir string) (*exec.Cmd, string) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+dir)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("server did not start: %v", err)
-	}
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "LISTEN ")
-	if !ok {
-		t.Fatalf("server said %q", line)
-	}
-	return cmd, "http://" + addr
-}
-
 // TestKillDuringPuts: a server killed (SIGKILL) while four clients put
 // 1,000-event batches keeps every batch it acknowledged, and each batch
 // entirely or not at all.
 func TestKillDuringPuts(t *testing.T) {
 	dir := t.TempDir()
-	cmd, url := startChild(t, dir)
+	cmd, url := apitest.StartChild(t, childEnv, dir)
 	client := cloudwatchlogs.NewFromConfig(aws.Config{
 		Region:      apitest.Region,
 		Credentials: credentials.NewStaticCredentialsProvider(apitest.AccessKey, apitest.SecretKey, ""),

@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/flowlog/flowlog/internal/api"
 )
@@ -71,4 +73,46 @@ func StartChild(t testing.TB, env, dir string) (*exec.Cmd, string) {
 		t.Fatalf("server did not start: %q %v", line, err)
 	}
 	return cmd, "http://" + addr
+}
+
+// PutUntilKilled runs writers goroutines that call put(w, n) for n = 0,
+// 1, … until a call fails, kills the child cmd with SIGKILL after 1.5 s,
+// and returns the calls acknowledged before the kill, as "w/n". It fails
+// the test if none was.
+func PutUntilKilled(t testing.TB, cmd *exec.Cmd, writers int, put func(w, n int) error) map[string]bool {
+	t.Helper()
+	var (
+		mu    sync.Mutex
+		acked = map[string]bool{}
+		wg    sync.WaitGroup
+		stop  = make(chan struct{})
+	)
+	for w := range writers {
+		wg.Go(func() {
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if put(w, n) != nil {
+					return // the server is gone
+				}
+				mu.Lock()
+				acked[fmt.Sprintf("%d/%d", w, n)] = true
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	close(stop)
+	wg.Wait()
+	if len(acked) == 0 {
+		t.Fatal("no call was acknowledged before the kill")
+	}
+	return acked
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -264,43 +263,14 @@ func TestKillDuringPuts(t *testing.T) {
 		t.Fatal(err)
 	}
 	const writers, batch = 4, 100
-	var (
-		mu    sync.Mutex
-		acked = map[string]bool{} // "w/c" of acknowledged calls
-		wg    sync.WaitGroup
-		stop  = make(chan struct{})
-	)
-	for w := range writers {
-		wg.Go(func() {
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				in := &sdk.PutRecordBatchInput{DeliveryStreamName: aws.String("crash")}
-				for r := range batch {
-					in.Records = append(in.Records, types.Record{Data: fmt.Appendf(nil, "%d/%d/%d\n", w, n, r)})
-				}
-				if _, err := c.PutRecordBatch(ctx, in); err != nil {
-					return // the server is gone
-				}
-				mu.Lock()
-				acked[fmt.Sprintf("%d/%d", w, n)] = true
-				mu.Unlock()
-			}
-		})
-	}
-	time.Sleep(1500 * time.Millisecond)
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
-	close(stop)
-	wg.Wait()
-	if len(acked) == 0 {
-		t.Fatal("no call was acknowledged before the kill")
-	}
+	acked := apitest.PutUntilKilled(t, cmd, writers, func(w, n int) error {
+		in := &sdk.PutRecordBatchInput{DeliveryStreamName: aws.String("crash")}
+		for r := range batch {
+			in.Records = append(in.Records, types.Record{Data: fmt.Appendf(nil, "%d/%d/%d\n", w, n, r)})
+		}
+		_, err := c.PutRecordBatch(ctx, in)
+		return err
+	})
 
 	// Start again on the store, an hour later: everything is due.
 	later := time.Now().Add(time.Hour)

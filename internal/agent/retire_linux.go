@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -389,7 +388,7 @@ func (a *Agent) retireOrphans() {
 			continue
 		}
 		dir := filepath.Join(a.cfg.Spool.Dir, de.Name())
-		segBytes, segs := segmentBytes(dir)
+		segBytes, segs := spool.SegmentBytes(dir)
 		info, ok, err := readRetireInfo(dir)
 		switch {
 		case err != nil:
@@ -409,22 +408,4 @@ func (a *Agent) retireOrphans() {
 		a.ret.wg.Add(1)
 		go a.runRetiree(r, &info)
 	}
-}
-
-// segmentBytes sums the spool segment files in dir.
-func segmentBytes(dir string) (bytes int64, n int) {
-	des, err := os.ReadDir(dir)
-	if err != nil {
-		return 0, 0
-	}
-	for _, de := range des {
-		if !strings.HasSuffix(de.Name(), ".seg") {
-			continue
-		}
-		if fi, err := de.Info(); err == nil {
-			bytes += fi.Size()
-			n++
-		}
-	}
-	return bytes, n
 }

@@ -552,6 +552,26 @@ func segmentName(base int64) string {
 	return fmt.Sprintf("%020d%s", base, segmentSuffix)
 }
 
+// SegmentBytes sums the segment files in the spool directory dir without
+// opening the spool (another process may hold it): what a spool left on
+// disk, for a caller that has not opened it yet.
+func SegmentBytes(dir string) (bytes int64, segments int) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, 0
+	}
+	for _, de := range des {
+		if _, ok := parseSegmentName(de.Name()); !ok || !de.Type().IsRegular() {
+			continue
+		}
+		if fi, err := de.Info(); err == nil {
+			bytes += fi.Size()
+			segments++
+		}
+	}
+	return bytes, segments
+}
+
 // parseSegmentName returns the base offset a segment file name holds.
 func parseSegmentName(name string) (int64, bool) {
 	digits, ok := strings.CutSuffix(name, segmentSuffix)

@@ -32,6 +32,9 @@ func TestExcluded(t *testing.T) {
 		{"vpc resolver from inventory", "10.0.1.5", "10.0.0.2", 17, 5353, 53, router, true},
 		{"ordinary", "10.0.1.5", "93.184.216.34", 6, 40000, 443, router, false},
 		{"ordinary fd", "fd12::1", "fd12::2", 6, 40000, 443, nil, false},
+		{"other fd00:ec2::", "fd12::1", "fd00:ec2::1", 6, 40000, 443, nil, false},
+		{"other 169.254.169.0/24", "10.0.1.5", "169.254.169.1", 6, 40000, 80, nil, false},
+		{"ipv4-mapped metadata is ipv6", "::ffff:10.0.1.5", "::ffff:169.254.169.254", 6, 40000, 80, nil, false},
 	}
 	for _, c := range cases {
 		got := DefaultExclusions().Excluded(a(c.src), a(c.dst), c.proto, c.sport, c.dport, c.iface)
@@ -59,6 +62,7 @@ func BenchmarkExcluded(b *testing.B) {
 	pairs := [][2]netip.Addr{
 		{netip.MustParseAddr("10.0.1.5"), netip.MustParseAddr("93.184.216.34")},
 		{netip.MustParseAddr("2001:db8::5"), netip.MustParseAddr("2001:db8::6")},
+		{netip.MustParseAddr("fd12:3456:789a::5"), netip.MustParseAddr("2001:db8::6")}, // unique local
 	}
 	for b.Loop() {
 		for _, p := range pairs {

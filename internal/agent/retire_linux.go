@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,14 +101,13 @@ func (a *Agent) retiredSnapshot() []retiredSnap {
 }
 
 // RetiredSpools returns the ids of the removed flow logs whose spools are
-// still delivering their backlog.
+// still delivering their backlog, sorted (the map's order changes from
+// call to call).
 func (a *Agent) RetiredSpools() []string {
 	a.ret.mu.Lock()
-	defer a.ret.mu.Unlock()
-	var ids []string
-	for id := range a.ret.byID {
-		ids = append(ids, id)
-	}
+	ids := slices.Collect(maps.Keys(a.ret.byID))
+	a.ret.mu.Unlock()
+	slices.Sort(ids)
 	return ids
 }
 

@@ -231,6 +231,24 @@ func TestRetiredSpoolRestart(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(old, "00000000000000000000.seg"), []byte("old"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Two more removed flow logs, whose ids sort before and after A's,
+	// with a destination that cannot be opened (a regular file where
+	// their directory would be): they stay retired for the whole test,
+	// so RetiredSpools lists three ids, which it must sort (the map's
+	// order differs between calls).
+	gone := filepath.Join(l.root, "gone")
+	if err := os.WriteFile(gone, []byte("not a directory\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	idLow, idHigh := "fl-00000000000000000", "fl-fffffffffffffffff"
+	for _, id := range []string{idLow, idHigh} {
+		def := cfg.FlowLogs[0]
+		def.Destination = filepath.Join(gone, id)
+		if err := a.writeRetireInfo(def, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantRetired := []string{idLow, idA, idHigh}
 
 	onlyB := cfg
 	onlyB.FlowLogs = cfg.FlowLogs[1:]
@@ -251,8 +269,8 @@ func TestRetiredSpoolRestart(t *testing.T) {
 		return b
 	}
 	b := startB()
-	if !slices.Contains(b.RetiredSpools(), idA) {
-		t.Fatalf("retired spools %v, want %s", b.RetiredSpools(), idA)
+	if got := b.RetiredSpools(); !slices.Equal(got, wantRetired) {
+		t.Fatalf("retired spools %v, want %v (sorted)", got, wantRetired)
 	}
 	time.Sleep(time.Second) // the destination cannot even be opened: retried
 	if bl := retiredBacklog(t, b, idA); bl <= 0 {
@@ -268,8 +286,14 @@ func TestRetiredSpoolRestart(t *testing.T) {
 		t.Fatalf("backlog of the removed flow log after stop: %v", err)
 	}
 	b = startB()
-	if !slices.Contains(b.RetiredSpools(), idA) {
-		t.Fatalf("retired spools after a second restart %v, want %s", b.RetiredSpools(), idA)
+	// The map's iteration starts at a random slot: with three ids in
+	// the order the directory scan added them (sorted), an unsorted
+	// result shows in about one call of four, so in 50 calls with near
+	// certainty.
+	for range 50 {
+		if got := b.RetiredSpools(); !slices.Equal(got, wantRetired) {
+			t.Fatalf("retired spools after a second restart %v, want %v (sorted)", got, wantRetired)
+		}
 	}
 	up()
 	took := eventually(t, 5*time.Second, "retired spool delivered and removed", func() bool {

@@ -1,8 +1,6 @@
 package flow
 
 import (
-	"net/netip"
-	"strconv"
 	"unicode/utf8"
 )
 
@@ -38,7 +36,7 @@ func appendText(b []byte, c *column, r *Record) []byte {
 	}
 	switch c.id {
 	case FieldVersion:
-		return strconv.AppendUint(b, uint64(r.Version), 10)
+		return appendUint(b, uint64(r.Version))
 	case FieldSrcAddr:
 		return appendAddr(b, r.SrcAddr)
 	case FieldDstAddr:
@@ -48,19 +46,19 @@ func appendText(b []byte, c *column, r *Record) []byte {
 	case FieldPktDstAddr:
 		return appendAddr(b, r.PktDstAddr)
 	case FieldSrcPort:
-		return strconv.AppendUint(b, uint64(r.SrcPort), 10)
+		return appendUint(b, uint64(r.SrcPort))
 	case FieldDstPort:
-		return strconv.AppendUint(b, uint64(r.DstPort), 10)
+		return appendUint(b, uint64(r.DstPort))
 	case FieldProtocol:
-		return strconv.AppendUint(b, uint64(r.Protocol), 10)
+		return appendUint(b, uint64(r.Protocol))
 	case FieldPackets:
-		return strconv.AppendUint(b, r.Packets, 10)
+		return appendUint(b, r.Packets)
 	case FieldBytes:
-		return strconv.AppendUint(b, r.Bytes, 10)
+		return appendUint(b, r.Bytes)
 	case FieldStart:
-		return strconv.AppendInt(b, r.Start, 10)
+		return appendInt(b, r.Start)
 	case FieldEnd:
-		return strconv.AppendInt(b, r.End, 10)
+		return appendInt(b, r.End)
 	case FieldAction:
 		return append(b, r.Action.String()...)
 	case FieldLogStatus:
@@ -68,21 +66,14 @@ func appendText(b []byte, c *column, r *Record) []byte {
 	case FieldFlowDirection:
 		return append(b, r.FlowDirection.String()...)
 	case FieldTCPFlags:
-		return strconv.AppendUint(b, uint64(r.TCPFlags), 10)
+		return appendUint(b, uint64(r.TCPFlags))
 	case FieldTrafficPath:
-		return strconv.AppendUint(b, uint64(r.TrafficPath), 10)
+		return appendUint(b, uint64(r.TrafficPath))
 	}
 	if p := stringField(r, c.id); p != nil {
 		return appendToken(b, *p)
 	}
 	return append(b, '-')
-}
-
-func appendAddr(b []byte, a netip.Addr) []byte {
-	if !a.IsValid() {
-		return append(b, '-')
-	}
-	return a.AppendTo(b)
 }
 
 // appendToken appends a string value, "-" when empty, with separator bytes

@@ -21,6 +21,9 @@ type StreamSink struct {
 	started   bool
 	buf       []byte
 	lastFlush time.Time
+	// longestLine is the longest record line written so far, line end
+	// included: writeRecord keeps that much room in w.
+	longestLine int
 
 	// NODATA runs (writeNoDataRun)
 	cols   []*flow.Format // one single-column format per column; nil before the first run
@@ -65,14 +68,23 @@ func (s *StreamSink) Write(recs []flow.Record) error {
 	return nil
 }
 
+// writeRecord renders r straight into w's buffer, which keeps room for
+// the longest line so far: a line costs no copy.
 func (s *StreamSink) writeRecord(r *flow.Record) error {
-	if s.json {
-		s.buf = s.format.AppendJSON(s.buf[:0], r)
-	} else {
-		s.buf = s.format.Append(s.buf[:0], r)
+	if s.w.Available() < s.longestLine {
+		if err := s.w.Flush(); err != nil {
+			return err
+		}
 	}
-	s.buf = append(s.buf, '\n')
-	_, err := s.w.Write(s.buf)
+	b := s.w.AvailableBuffer()
+	if s.json {
+		b = s.format.AppendJSON(b, r)
+	} else {
+		b = s.format.Append(b, r)
+	}
+	b = append(b, '\n')
+	s.longestLine = max(s.longestLine, len(b))
+	_, err := s.w.Write(b)
 	return err
 }
 

@@ -37,6 +37,11 @@ type Call struct {
 	Params url.Values
 	// Body is the body of a JSON protocol request.
 	Body []byte
+	// Input is the request as a service's Resources decoded it from Body,
+	// kept for its Serve so that a large body (a 1 MiB PutLogEvents) is
+	// decoded once; nil until a service sets it, and only that service
+	// reads it.
+	Input any
 	// Region is the region of the credential scope.
 	Region string
 	// SourceIP is the client's address; Secure is set when it came over TLS.

@@ -2,7 +2,9 @@ package logs_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 
+	"github.com/flowlog/flowlog/internal/api"
 	"github.com/flowlog/flowlog/internal/api/logs"
 )
 
@@ -150,4 +153,42 @@ func BenchmarkFilterEvents(b *testing.B) {
 			b.ReportMetric(float64(filterEvents)*float64(b.N)/b.Elapsed().Seconds(), "scanned-events/s")
 		})
 	}
+}
+
+// BenchmarkPutLogEventsCall runs a 10,000-event PutLogEvents request body
+// (~1 MiB of JSON, as the SDK sends it) the way the server does after
+// authentication: Resources (the ARN to authorize), then Serve (decode,
+// check, store). Its time less BenchmarkPutEvents' (the store alone) is
+// what decoding the body costs.
+func BenchmarkPutLogEventsCall(b *testing.B) {
+	svc, _ := newService(b, logs.Options{})
+	ctx := context.Background()
+	if err := svc.CreateGroup(ctx, "g", "", nil); err != nil {
+		b.Fatal(err)
+	}
+	if err := svc.CreateStream(ctx, "g", "eni-0a1b2c3d4e5f60718-all"); err != nil {
+		b.Fatal(err)
+	}
+	body, err := json.Marshal(map[string]any{
+		"logGroupName":  "g",
+		"logStreamName": "eni-0a1b2c3d4e5f60718-all",
+		"logEvents":     batch(time.Now().Add(-time.Hour).UnixMilli(), 10_000, 0, shortLine),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	n := 0
+	for b.Loop() {
+		c := api.NewCall(nil, api.Principal{Root: true}, "logs", "PutLogEvents", "req", netip.Addr{}, false, time.Now())
+		c.Body = body
+		if _, err := svc.Resources(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := svc.Serve(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+		n += 10_000
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
 }

@@ -3,6 +3,8 @@ package logs
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -56,20 +58,55 @@ type PutResult struct {
 	RejectedLogEventsInfo *RejectedInfo `json:"rejectedLogEventsInfo,omitempty"`
 }
 
-func (s *Service) putLogEvents(ctx context.Context, body []byte) (any, error) {
-	var in struct {
-		LogGroupName  string       `json:"logGroupName"`
-		LogStreamName string       `json:"logStreamName"`
-		LogEvents     []InputEvent `json:"logEvents"`
-		SequenceToken string       `json:"sequenceToken"` // accepted and ignored, as AWS does
+func (s *Service) putLogEvents(ctx context.Context, call *api.Call) (any, error) {
+	in, ok := call.Input.(*putInput)
+	if !ok { // Serve without Resources
+		in = &putInput{}
+		in.err = decode(call.Body, in)
 	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
+	call.Input = nil // the events are not kept with the call (an auditor may)
+	if in.err != nil {
+		return nil, in.err
 	}
 	if err := (streamRef{in.LogGroupName, in.LogStreamName}).check(); err != nil {
 		return nil, err
 	}
 	return s.PutEvents(ctx, in.LogGroupName, in.LogStreamName, in.LogEvents)
+}
+
+// putInput is a PutLogEvents request, with target's fields (which
+// Resources reads) so that one decoding of the body serves both
+// Resources and Serve.
+type putInput struct {
+	target
+	LogEvents     []InputEvent `json:"logEvents"`
+	SequenceToken string       `json:"sequenceToken"` // accepted and ignored, as AWS does
+	// err is the decoding error Serve returns: one Resources does not
+	// (a type error outside target's fields) comes after authorization,
+	// as when Serve decoded the body itself.
+	err error
+}
+
+// decodePut decodes a PutLogEvents body for Resources, which fails with
+// exactly the errors decoding the body into a target gave: a syntax error
+// (the same for any shape), or the first type error among target's
+// fields. json reports only the first type error of the body, so when it
+// is not in target's fields the body is decoded again into a target
+// alone to find one there; that costs a second decoding only for a
+// request that fails.
+func decodePut(body []byte) (*putInput, error) {
+	in := &putInput{}
+	err := unmarshal(body, in)
+	var te *json.UnmarshalTypeError
+	if err == nil || !errors.As(err, &te) {
+		return in, serializationError(err)
+	}
+	var t target
+	if terr := decode(body, &t); terr != nil {
+		return nil, terr
+	}
+	in.err = serializationError(err)
+	return in, nil
 }
 
 // checkBatch applies PutLogEvents' limits to a batch.

@@ -14,6 +14,7 @@
 package logs
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -181,7 +182,16 @@ type target struct {
 // stream's for calls on one stream.
 func (s *Service) Resources(_ context.Context, call *api.Call) ([]string, error) {
 	var t target
-	if err := decode(call.Body, &t); err != nil {
+	if call.Action == "PutLogEvents" {
+		// The body is up to 1 MiB of events: decoded once, here, for
+		// Serve too.
+		in, err := decodePut(call.Body)
+		if err != nil {
+			return nil, err
+		}
+		call.Input = in
+		t = in.target
+	} else if err := decode(call.Body, &t); err != nil {
 		return nil, err
 	}
 	group := t.LogGroupName
@@ -230,7 +240,7 @@ func (s *Service) Serve(ctx context.Context, call *api.Call) (any, error) {
 	case "DescribeLogStreams":
 		return s.describeLogStreams(ctx, call.Body)
 	case "PutLogEvents":
-		return s.putLogEvents(ctx, call.Body)
+		return s.putLogEvents(ctx, call)
 	case "GetLogEvents":
 		return s.getLogEvents(ctx, call.Body)
 	case "FilterLogEvents":
@@ -254,17 +264,28 @@ func (s *Service) Serve(ctx context.Context, call *api.Call) (any, error) {
 // decode reads a JSON request body into v; a body that is not JSON of
 // v's shape is a SerializationException, as AWS answers.
 func decode(body []byte, v any) error {
-	if len(strings.TrimSpace(string(body))) == 0 {
+	return serializationError(unmarshal(body, v))
+}
+
+// unmarshal is json.Unmarshal, except that an empty body is no parameters.
+func unmarshal(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
 		return nil // the CLI sends {} or nothing for no parameters
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return api.Errorf("SerializationException", "field %s: want %s, found JSON %s", te.Field, te.Type, te.Value)
-		}
-		return api.Errorf("SerializationException", "request body: %v", err)
+	return json.Unmarshal(body, v)
+}
+
+// serializationError is AWS's answer to a body unmarshal could not read
+// (nil for nil).
+func serializationError(err error) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return api.Errorf("SerializationException", "field %s: want %s, found JSON %s", te.Field, te.Type, te.Value)
+	}
+	return api.Errorf("SerializationException", "request body: %v", err)
 }
 
 func invalid(format string, args ...any) *api.Error {

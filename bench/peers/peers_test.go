@@ -345,3 +345,39 @@ func TestPmacctCacheEntries(t *testing.T) {
 		}
 	}
 }
+
+func TestMemoryPerFlow(t *testing.T) {
+	input := func(name string, keys uint64, flowlogRSS, softflowdRSS int64) InputResult {
+		run := func(rss int64) []Usage {
+			return []Usage{{Wall: time.Second, MaxRSS: rss, PeakPrivate: rss / 2, Samples: 5}}
+		}
+		return InputResult{Input: Input{Name: name, Source: "generated: …", Truth: Truth{Packets: 1_000_000, Keys: keys}},
+			Tools: []ToolResult{{Tool: "flowlog", Runs: run(flowlogRSS)}, {Tool: "softflowd", Runs: run(softflowdRSS)}}}
+	}
+	rec := Record{Inputs: []InputResult{
+		input("gen-1M-1M", 1_010_000, 130<<20, 290<<20),
+		input("gen-1M-10k", 10_000, 30<<20, 10<<20),
+		{Input: Input{Name: "corpus", Source: "corpus: x", Truth: Truth{Packets: 1_000_000, Keys: 5}}},
+	}}
+	var b strings.Builder
+	writeMemoryPerFlow(&b, rec)
+	for _, want := range []string{
+		// (130-30) MiB over 1 M added flows; private memory is half of it.
+		"| flowlog | gen-1M-10k → gen-1M-1M | 30.0 MiB | 130 MiB | 105 B | 52 B |",
+		"| softflowd | gen-1M-10k → gen-1M-1M | 10.0 MiB | 290 MiB | 294 B | 147 B |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("memory section lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "corpus") {
+		t.Error("corpus inputs are not generated pairs")
+	}
+
+	// With no pair of generated inputs there is no section.
+	b.Reset()
+	writeMemoryPerFlow(&b, Record{Inputs: rec.Inputs[:1]})
+	if b.Len() != 0 {
+		t.Errorf("section without a pair: %q", b.String())
+	}
+}

@@ -9,6 +9,18 @@
 //
 // With -parts, the records are spread over that many files in the output
 // directory, each with its header (many objects, as AWS delivers them).
+//
+//	go run ./bench/analyze/genlog -size 2GiB -parquet -o bench/out/analyze-2GiB-parquet/
+//
+// With -parquet, the same records (same -size and -seed: the text log's
+// records, in its order) go to Parquet objects in the output directory,
+// written by internal/parquet as `flowlog read --file-format parquet` and
+// the S3 sink write them: AWS's schema, gzip column chunks (-parquet-compression
+// zstd for the other codec AWS offers), and an object cut where the sink
+// cuts one, when its text form would pass 75 MB (sink.DefaultMaxObjectBytes).
+// The synthetic timeline would put only ~11 MB in each 5-minute period;
+// objects are cut by size alone, as for a VPC busy enough for reading speed
+// to matter: each is one row group of ~660 000 records.
 package main
 
 import (
@@ -23,6 +35,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/flowlog/flowlog/flow"
+	flparquet "github.com/flowlog/flowlog/internal/parquet"
+	"github.com/flowlog/flowlog/internal/sink"
 )
 
 func main() {
@@ -59,6 +75,11 @@ type Config struct {
 	Hosts      int // distinct source addresses
 	Interfaces int
 	Seed       uint64
+	// Parquet writes Parquet objects of at most MaxObjectBytes of text
+	// each instead of text.
+	Parquet        bool
+	Codec          flparquet.Codec
+	MaxObjectBytes int64
 }
 
 func run(args []string, stderr io.Writer) error {
@@ -72,6 +93,10 @@ func run(args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.Hosts, "hosts", 100_000, "distinct source addresses (Zipf-distributed)")
 	fs.IntVar(&cfg.Interfaces, "interfaces", 50, "distinct interface ids")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "random seed")
+	fs.BoolVar(&cfg.Parquet, "parquet", false, "write the same records as Parquet objects in the -o directory")
+	var codec, maxObject string
+	fs.StringVar(&codec, "parquet-compression", "gzip", "with -parquet: column chunk compression, gzip or zstd")
+	fs.StringVar(&maxObject, "max-object", strconv.Itoa(sink.DefaultMaxObjectBytes), "with -parquet: cut an object when its text form would pass this many bytes (the sink's default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -81,6 +106,18 @@ func run(args []string, stderr io.Writer) error {
 	}
 	if out == "" {
 		return fmt.Errorf("-o is required")
+	}
+	if cfg.Parquet {
+		if cfg.Parts > 0 {
+			return fmt.Errorf("-parts and -parquet: Parquet objects are cut by -max-object")
+		}
+		if cfg.Codec, err = flparquet.ParseCodec(codec); err != nil {
+			return err
+		}
+		if cfg.MaxObjectBytes, err = parseSize(maxObject); err != nil {
+			return err
+		}
+		return runParquet(cfg, out, stderr)
 	}
 	var ws []io.Writer
 	var closers []func() error
@@ -215,4 +252,99 @@ func Generate(cfg Config, ws []io.Writer) (int64, error) {
 		}
 	}
 	return records, nil
+}
+
+// runParquet writes the records of Generate as Parquet objects under dir.
+func runParquet(cfg Config, dir string, stderr io.Writer) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	pw := &parquetObjects{cfg: cfg, dir: dir, format: flow.DefaultFormat()}
+	records, err := Generate(cfg, []io.Writer{pw})
+	if cerr := pw.close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "genlog: wrote %d records (%d bytes as text) in %d Parquet object(s) of %d bytes under %s\n",
+		records, cfg.Size, pw.objects, pw.written, dir)
+	return nil
+}
+
+// parquetObjects is the io.Writer Generate writes its lines to (one Write
+// per line, the header first) when the output is Parquet: each line is
+// parsed back into a record and written to the current object, which is
+// cut as the sink cuts one (sink.ObjectConfig.MaxObjectBytes: when its text,
+// header line included, would pass the limit).
+type parquetObjects struct {
+	cfg     Config
+	dir     string
+	format  *flow.Format
+	rec     flow.Record
+	f       *os.File
+	bw      *bufio.Writer
+	w       *flparquet.Writer
+	text    int64 // text bytes of the current object, header included
+	objects int
+	written int64 // Parquet bytes of the closed objects
+}
+
+func (p *parquetObjects) Write(line []byte) (int, error) {
+	if string(line) == header {
+		return len(line), nil
+	}
+	if p.w != nil && p.text+int64(len(line)) > p.cfg.MaxObjectBytes {
+		if err := p.close(); err != nil {
+			return 0, err
+		}
+	}
+	if p.w == nil {
+		if err := p.open(); err != nil {
+			return 0, err
+		}
+	}
+	if err := p.format.ParseRecord(line[:len(line)-1], &p.rec); err != nil {
+		return 0, fmt.Errorf("parse generated line %q: %w", line, err)
+	}
+	if err := p.w.WriteRecord(&p.rec); err != nil {
+		return 0, err
+	}
+	p.text += int64(len(line))
+	return len(line), nil
+}
+
+func (p *parquetObjects) open() error {
+	f, err := os.Create(filepath.Join(p.dir, fmt.Sprintf("part-%03d.log.parquet", p.objects)))
+	if err != nil {
+		return err
+	}
+	p.f, p.bw = f, bufio.NewWriterSize(f, 1<<20)
+	p.w, err = flparquet.NewWriter(p.bw, p.format, flparquet.WriterConfig{Codec: p.cfg.Codec})
+	if err != nil {
+		f.Close()
+		return err
+	}
+	p.text = int64(len(header))
+	return nil
+}
+
+// close finishes the current object, if any.
+func (p *parquetObjects) close() error {
+	if p.w == nil {
+		return nil
+	}
+	err := p.w.Close()
+	if ferr := p.bw.Flush(); err == nil {
+		err = ferr
+	}
+	if fi, serr := p.f.Stat(); serr == nil {
+		p.written += fi.Size()
+	}
+	if cerr := p.f.Close(); err == nil {
+		err = cerr
+	}
+	p.w = nil
+	p.objects++
+	return err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -139,14 +140,39 @@ func readParquet(ctx context.Context, ra io.ReaderAt, size int64, need flow.Fiel
 					return fmt.Errorf("row group %d, column %s: %w", gi, c.name, err)
 				}
 			}
+			// Columns whose values in this batch are all present and
+			// valid (the usual case) are set without a check per value.
+			var simple flow.FieldSet
+			for _, c := range used {
+				if c.simple {
+					simple = simple.With(c.id)
+				}
+			}
 			for k := 0; k < n; k++ {
-				rec.Present = 0
+				rec.Present = simple
 				if extra {
 					rec.Extra = make([]string, nExtra)
 				}
 				var bad error
 				ei := 0
 				for _, c := range used {
+					if c.simple {
+						if c.anyNull && c.null[k] {
+							rec.SetField(c.id, []byte("-")) // never an error
+							continue
+						}
+						switch c.kind {
+						case kindNumber:
+							setNumber(rec, c.id, uint64(c.num[k]))
+						case kindAddr:
+							setAddr(rec, c.id, c.addr[k])
+						case kindAction:
+							rec.Action = flow.Action(c.enum[k])
+						case kindStatus:
+							rec.LogStatus = flow.LogStatus(c.enum[k])
+						}
+						continue
+					}
 					if c.id == noField {
 						if !c.null[k] {
 							rec.Extra[ei] = c.text(k)
@@ -177,8 +203,8 @@ const (
 )
 
 // pqColumn reads one column of the row groups a batch of rows at a time:
-// after fill(n), row k of the batch is null[k] or, by mode, num[k], str[k]
-// (with ent[k] its dictionary entry, or -1) or vals[k].
+// after fill(n), row k of the batch is null[k] or, by mode, num[k], the
+// dictionary entry ent[k] or (ent[k] = -1) the bytes str[k], or vals[k].
 type pqColumn struct {
 	parquetColumn
 	kind   valueKind
@@ -192,6 +218,12 @@ type pqColumn struct {
 	str  [][]byte
 	ent  []int32
 	vals []parquet.Value
+	// simple: every row of the batch is null or has a valid value, in num
+	// for a number, addr for an address, enum for an action or a status.
+	simple  bool
+	anyNull bool
+	addr    []netip.Addr
+	enum    []uint8
 
 	// The column chunk being read.
 	pages parquet.Pages
@@ -199,6 +231,7 @@ type pqColumn struct {
 	page  parquet.Page                   // the current page; nil before the first
 	done  []parquet.Page                 // pages read to their end, released at the next fill (str may point into them)
 	defs  []byte                         // the page's definition levels; nil: no nulls
+	nulls int                            // null rows in the page
 	pos   int                            // next row of the page
 	vpos  int                            // next non-null value of the page
 	rows  int                            // rows of the page
@@ -242,6 +275,12 @@ func newPQColumn(c parquetColumn, schema *parquet.Schema, path []string) *pqColu
 	case pqStrings:
 		pc.str = make([][]byte, parquetBatch)
 		pc.ent = make([]int32, parquetBatch)
+		switch pc.kind {
+		case kindAddr:
+			pc.addr = make([]netip.Addr, parquetBatch)
+		case kindAction, kindStatus:
+			pc.enum = make([]uint8, parquetBatch)
+		}
 	default:
 		pc.vals = make([]parquet.Value, parquetBatch)
 	}
@@ -286,6 +325,115 @@ func (c *pqColumn) release() {
 
 // fill decodes the next n rows.
 func (c *pqColumn) fill(n int) error {
+	c.simple = false
+	if err := c.decode(n); err != nil {
+		return err
+	}
+	if c.id == noField {
+		return nil
+	}
+	switch {
+	case c.mode == pqInts && c.kind == kindNumber:
+		c.simple = c.inRange(n, numberLimit(c.id))
+	case c.mode == pqStrings && (c.kind == kindAddr || c.kind == kindAction || c.kind == kindStatus):
+		c.simple = c.resolve(n)
+	}
+	return nil
+}
+
+// numberLimit is the largest value of the numeric field id.
+func numberLimit(id flow.FieldID) int64 {
+	switch id {
+	case flow.FieldSrcPort, flow.FieldDstPort:
+		return math.MaxUint16
+	case flow.FieldVersion, flow.FieldProtocol, flow.FieldTCPFlags, flow.FieldTrafficPath:
+		return math.MaxUint8
+	}
+	return math.MaxInt64
+}
+
+// inRange reports whether every value of the n rows of the batch that
+// is not null is in [0, limit].
+func (c *pqColumn) inRange(n int, limit int64) bool {
+	ok := true
+	if c.anyNull {
+		for k, v := range c.num[:n] {
+			ok = ok && (c.null[k] || v >= 0 && v <= limit)
+		}
+		return ok
+	}
+	for _, v := range c.num[:n] {
+		ok = ok && v >= 0 && v <= limit
+	}
+	return ok
+}
+
+// resolve fills addr or enum for the n rows of the batch, and reports
+// whether every row is null or has a valid value. A dictionary entry is
+// parsed once per row group; other values (the column or the page is not
+// dictionary-encoded) as the Scanner parses them.
+func (c *pqColumn) resolve(n int) bool {
+	var r flow.Record
+	for k, e := range c.ent[:n] {
+		if c.anyNull && c.null[k] {
+			continue
+		}
+		if e < 0 {
+			if c.kind == kindAddr {
+				if a, ok := parseIPv4(c.str[k]); ok {
+					c.addr[k] = a
+					continue
+				}
+			}
+			if r.SetField(c.id, c.str[k]) != nil {
+				return false
+			}
+			switch c.kind {
+			case kindAddr:
+				c.addr[k] = addrOf(&r, c.id)
+			case kindAction:
+				c.enum[k] = uint8(r.Action)
+			case kindStatus:
+				c.enum[k] = uint8(r.LogStatus)
+			}
+			continue
+		}
+		if c.dState[e] == 0 {
+			// The first row with this entry: parse it as the text would
+			// be and keep what came of it for the others.
+			if err := r.SetField(c.id, c.strAt(k)); err != nil {
+				if c.dErr == nil {
+					c.dErr = map[int32]error{}
+				}
+				c.dErr[e] = err
+				c.dState[e] = 2
+			} else {
+				switch c.kind {
+				case kindAddr:
+					c.dAddr[e] = addrOf(&r, c.id)
+				case kindAction:
+					c.dEnum[e] = uint8(r.Action)
+				case kindStatus:
+					c.dEnum[e] = uint8(r.LogStatus)
+				}
+				c.dState[e] = 1
+			}
+		}
+		if c.dState[e] != 1 {
+			return false
+		}
+		if c.kind == kindAddr {
+			c.addr[k] = c.dAddr[e]
+		} else {
+			c.enum[k] = c.dEnum[e]
+		}
+	}
+	return true
+}
+
+// decode reads the next n rows into the batch.
+func (c *pqColumn) decode(n int) error {
+	c.anyNull = false
 	if c.mode == pqValues {
 		vs := c.vals[:n]
 		if err := readValues(c.vr, vs); err != nil {
@@ -294,6 +442,7 @@ func (c *pqColumn) fill(n int) error {
 		for k := range vs {
 			c.null[k] = vs[k].IsNull()
 		}
+		c.anyNull = true // not looked at: pqValues columns are never simple
 		return nil
 	}
 	c.release()
@@ -305,34 +454,58 @@ func (c *pqColumn) fill(n int) error {
 			continue
 		}
 		m := min(n-k, c.rows-c.pos)
+		if c.nulls == 0 {
+			c.fillDense(k, m)
+			k += m
+			c.pos += m
+			continue
+		}
 		for j := 0; j < m; j, k = j+1, k+1 {
-			if c.defs != nil && c.defs[c.pos+j] < c.maxDef {
+			if c.defs[c.pos+j] < c.maxDef {
 				c.null[k] = true
+				c.anyNull = true
 				continue
 			}
 			c.null[k] = false
-			v := c.vpos
-			c.vpos++
-			if c.mode == pqInts {
-				if c.idx != nil {
-					c.num[k] = c.dInts[c.idx[v]]
-				} else {
-					c.num[k] = c.ints[v]
-				}
-				continue
-			}
-			if c.idx != nil {
-				e := c.idx[v]
-				c.ent[k] = e
-				c.str[k] = c.dData[c.dOffs[e]:c.dOffs[e+1]]
-			} else {
-				c.ent[k] = -1
-				c.str[k] = c.data[c.offs[v]:c.offs[v+1]]
-			}
+			c.fillDense(k, 1)
 		}
 		c.pos += m
 	}
 	return nil
+}
+
+// fillDense sets rows k to k+m of the batch from the next m values of
+// the page, which are not null.
+func (c *pqColumn) fillDense(k, m int) {
+	clear(c.null[k : k+m])
+	v := c.vpos
+	c.vpos += m
+	switch {
+	case c.mode == pqInts && c.idx != nil:
+		num := c.num[k : k+m]
+		for j, e := range c.idx[v : v+m] {
+			num[j] = c.dInts[e]
+		}
+	case c.mode == pqInts:
+		copy(c.num[k:k+m], c.ints[v:v+m])
+	case c.idx != nil:
+		// The entry's bytes are only looked at when it is not parsed yet
+		// (strAt).
+		copy(c.ent[k:k+m], c.idx[v:v+m])
+	default:
+		for j := range m {
+			c.ent[k+j] = -1
+			c.str[k+j] = c.data[c.offs[v+j]:c.offs[v+j+1]]
+		}
+	}
+}
+
+// strAt returns the bytes of row k of a BYTE_ARRAY column.
+func (c *pqColumn) strAt(k int) []byte {
+	if e := c.ent[k]; e >= 0 {
+		return c.dData[c.dOffs[e]:c.dOffs[e+1]]
+	}
+	return c.str[k]
 }
 
 // nextPage moves to the next page of the chunk.
@@ -368,6 +541,7 @@ func (c *pqColumn) nextPage() error {
 			}
 		}
 	}
+	c.nulls = c.rows - nonNull
 	if d := p.Dictionary(); d != nil {
 		if data.Kind() != encoding.Int32 {
 			return fmt.Errorf("dictionary page of %s values", data.Kind())
@@ -485,20 +659,21 @@ func (c *pqColumn) set(r *flow.Record, k int, scratch *[]byte) error {
 	case pqStrings:
 		e := c.ent[k]
 		if e < 0 || c.dState == nil {
+			b := c.strAt(k)
 			if c.kind == kindAddr {
-				if a, ok := parseIPv4(c.str[k]); ok {
+				if a, ok := parseIPv4(b); ok {
 					setAddr(r, c.id, a)
 					r.Present |= 1 << c.id
 					return nil
 				}
 			}
-			return r.SetField(c.id, c.str[k])
+			return r.SetField(c.id, b)
 		}
 		switch c.dState[e] {
 		case 0:
 			// The first row with this entry: parse it as the text would be
 			// and keep what came of it for the others.
-			err := r.SetField(c.id, c.str[k])
+			err := r.SetField(c.id, c.strAt(k))
 			if err != nil {
 				if c.dErr == nil {
 					c.dErr = map[int32]error{}
@@ -540,7 +715,7 @@ func (c *pqColumn) text(k int) string {
 	case pqInts:
 		return strconv.FormatInt(c.num[k], 10)
 	case pqStrings:
-		return string(c.str[k])
+		return string(c.strAt(k))
 	}
 	return valueString(c.vals[k])
 }

@@ -41,3 +41,31 @@ func BenchmarkTopParquet(b *testing.B) {
 	b.ReportMetric(float64(records)/cpu.Seconds(), "records/cpu-s")
 	b.ReportMetric(float64(size)*float64(b.N)/cpu.Seconds()/1e6, "MB/cpu-s")
 }
+
+// BenchmarkParquetEngineNop is the engine over BENCH_PARQUET with a report
+// that does nothing (BenchmarkEngineNop's twin): what reading the columns
+// of a top-talkers query costs, decompression included, before any
+// report work.
+func BenchmarkParquetEngineNop(b *testing.B) {
+	path := os.Getenv("BENCH_PARQUET")
+	if path == "" {
+		b.Skip("BENCH_PARQUET not set")
+	}
+	ins := listInputs(b, path)
+	var size int64
+	for _, in := range ins {
+		size += in.Size
+	}
+	b.SetBytes(size)
+	need := newGroupTable(&TopOptions{By: []flow.FieldID{flow.FieldSrcAddr}}, false).fields()
+	var records int64
+	c0 := cpuTime()
+	for b.Loop() {
+		e := newEngine(ReadConfig{Workers: 1}, need, false)
+		_, st := e.run(context.Background(), ins, func() visitor { return nopVisitor{} })
+		records += st.Records
+	}
+	cpu := cpuTime() - c0
+	b.ReportMetric(float64(records)/cpu.Seconds(), "records/cpu-s")
+	b.ReportMetric(float64(size)*float64(b.N)/cpu.Seconds()/1e6, "MB/cpu-s")
+}

@@ -42,6 +42,9 @@ func parquetFormat(schema *parquet.Schema) (*flow.Format, []parquetColumn, error
 		if len(path) != 1 {
 			continue
 		}
+		if lc, ok := schema.Lookup(path...); !ok || lc.MaxRepetitionLevel > 0 {
+			continue // a list: no flow log field
+		}
 		name := strings.ReplaceAll(strings.ToLower(path[0]), "_", "-")
 		id, ok := flow.FieldByName(name)
 		if !ok {
@@ -99,6 +102,12 @@ func fieldLikeName(s string) bool {
 // (setParquetValue). Columns of other physical types, or repeated ones,
 // go through parquet-go's value reader.
 func readParquet(ctx context.Context, ra io.ReaderAt, size int64, need flow.FieldSet, extra bool, rs *recordStream) error {
+	return readParquetColumns(ctx, ra, size, need, extra, rs, false)
+}
+
+// readParquetColumns is readParquet; with values set, every column goes
+// through parquet-go's value reader (the tests' reference).
+func readParquetColumns(ctx context.Context, ra io.ReaderAt, size int64, need flow.FieldSet, extra bool, rs *recordStream, values bool) error {
 	pf, err := parquet.OpenFile(ra, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 	if err != nil {
 		return fmt.Errorf("open parquet: %w", err)
@@ -111,7 +120,7 @@ func readParquet(ctx context.Context, ra io.ReaderAt, size int64, need flow.Fiel
 	leaves := pf.Schema().Columns()
 	for _, c := range cols {
 		if (c.id != noField && need.Has(c.id)) || (c.id == noField && extra) {
-			used = append(used, newPQColumn(c, pf.Schema(), leaves[c.leaf]))
+			used = append(used, newPQColumn(c, pf.Schema(), leaves[c.leaf], values))
 		}
 	}
 	rs.setFormat(format)
@@ -227,17 +236,17 @@ type pqColumn struct {
 
 	// The column chunk being read.
 	pages parquet.Pages
-	vr    parquet.ColumnChunkValueReader // pqValues
-	page  parquet.Page                   // the current page; nil before the first
-	done  []parquet.Page                 // pages read to their end, released at the next fill (str may point into them)
-	defs  []byte                         // the page's definition levels; nil: no nulls
-	nulls int                            // null rows in the page
-	pos   int                            // next row of the page
-	vpos  int                            // next non-null value of the page
-	rows  int                            // rows of the page
-	ints  []int64                        // the page's values (pqInts, plain)
-	idx   []int32                        // the page's dictionary indexes
-	data  []byte                         // the page's byte arrays (pqStrings, plain)
+	pv    parquet.ValueReader // the page's values (pqValues)
+	page  parquet.Page        // the current page; nil before the first
+	done  []parquet.Page      // pages read to their end, released at the next fill (str may point into them)
+	defs  []byte              // the page's definition levels; nil: no nulls
+	nulls int                 // null rows in the page
+	pos   int                 // next row of the page
+	vpos  int                 // next non-null value of the page
+	rows  int                 // rows of the page
+	ints  []int64             // the page's values (pqInts, plain)
+	idx   []int32             // the page's dictionary indexes
+	data  []byte              // the page's byte arrays (pqStrings, plain)
 	offs  []uint32
 	dict  parquet.Dictionary // the chunk's dictionary, once a page uses it
 	dInts []int64            // its values (pqInts)
@@ -251,13 +260,13 @@ type pqColumn struct {
 	dErr   map[int32]error
 }
 
-func newPQColumn(c parquetColumn, schema *parquet.Schema, path []string) *pqColumn {
+func newPQColumn(c parquetColumn, schema *parquet.Schema, path []string, values bool) *pqColumn {
 	pc := &pqColumn{parquetColumn: c, kind: kindOf(c.id), mode: pqValues}
 	if c.id == noField {
 		pc.kind = kindOther
 	}
 	leaf, ok := schema.Lookup(path...)
-	if ok && leaf.MaxRepetitionLevel == 0 && leaf.MaxDefinitionLevel <= 1 {
+	if ok && !values && leaf.MaxDefinitionLevel <= 1 {
 		pc.maxDef = byte(leaf.MaxDefinitionLevel)
 		switch leaf.Node.Type().Kind() {
 		case parquet.Int32:
@@ -289,10 +298,6 @@ func newPQColumn(c parquetColumn, schema *parquet.Schema, path []string) *pqColu
 
 // open starts reading column chunk cc.
 func (c *pqColumn) open(cc parquet.ColumnChunk) {
-	if c.mode == pqValues {
-		c.vr = parquet.NewColumnChunkValueReader(cc)
-		return
-	}
 	c.pages = cc.Pages()
 	c.page, c.dict = nil, nil
 	c.pos, c.rows = 0, 0
@@ -300,10 +305,7 @@ func (c *pqColumn) open(cc parquet.ColumnChunk) {
 
 // close ends the column chunk and hands its pages back to parquet-go.
 func (c *pqColumn) close() {
-	if c.vr != nil {
-		c.vr.Close()
-		c.vr = nil
-	}
+	c.pv = nil
 	c.release()
 	if c.page != nil {
 		parquet.Release(c.page)
@@ -435,15 +437,7 @@ func (c *pqColumn) resolve(n int) bool {
 func (c *pqColumn) decode(n int) error {
 	c.anyNull = false
 	if c.mode == pqValues {
-		vs := c.vals[:n]
-		if err := readValues(c.vr, vs); err != nil {
-			return err
-		}
-		for k := range vs {
-			c.null[k] = vs[k].IsNull()
-		}
-		c.anyNull = true // not looked at: pqValues columns are never simple
-		return nil
+		return c.decodeValues(n)
 	}
 	c.release()
 	for k := 0; k < n; {
@@ -506,6 +500,44 @@ func (c *pqColumn) strAt(k int) []byte {
 		return c.dData[c.dOffs[e]:c.dOffs[e+1]]
 	}
 	return c.str[k]
+}
+
+// decodeValues reads the next n rows of a pqValues column, a page at a
+// time: parquet-go's column chunk value reader misplaces values across
+// the pages of optional columns (TestParquetColumnsAsValues caught it).
+func (c *pqColumn) decodeValues(n int) error {
+	c.anyNull = true // not looked at: pqValues columns are never simple
+	for k := 0; k < n; {
+		if c.pos == c.rows {
+			if c.page != nil {
+				parquet.Release(c.page)
+				c.page = nil
+			}
+			p, err := c.pages.ReadPage()
+			if err == io.EOF {
+				return io.ErrUnexpectedEOF
+			}
+			if err != nil {
+				return err
+			}
+			c.page, c.pv = p, p.Values()
+			c.rows, c.pos = int(p.NumRows()), 0
+			continue
+		}
+		m := min(n-k, c.rows-c.pos)
+		vs := c.vals[k : k+m]
+		if err := readValues(c.pv, vs); err != nil {
+			return err
+		}
+		for j := range vs {
+			c.null[k+j] = vs[j].IsNull()
+			// The page's buffers go back to parquet-go with the page.
+			vs[j] = vs[j].Clone()
+		}
+		k += m
+		c.pos += m
+	}
+	return nil
 }
 
 // nextPage moves to the next page of the chunk.

@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strconv"
+	"time"
 
+	"github.com/flowlog/flowlog/flow"
 	"github.com/flowlog/flowlog/internal/inventory"
 	"github.com/flowlog/flowlog/internal/pipeline"
 	"github.com/flowlog/flowlog/internal/sink"
@@ -61,4 +65,131 @@ func openDirDestination(o *readOptions, cfg pipeline.ReadConfig, root string) (d
 		return destination{}, err
 	}
 	return destination{sink: dir, published: dir.Published}, nil
+}
+
+// defaultObjectsWarning is how many objects `flowlog read` writes to a
+// directory or bucket before it warns (the hidden --objects-warning
+// flag; 0 never warns). A day of capture time is 288 objects at most, so
+// 10,000 is over a month: a capture that long is most often a merge of
+// captures years apart, whose NODATA records fill every window between.
+const defaultObjectsWarning = 10_000
+
+// objectWatch passes the records of `flowlog read` on to an object
+// destination (a directory or a bucket), unchanged, and warns once on
+// errw when they fall into more than limit 5-minute periods: each period
+// with a record is an object, and NODATA records fill every aggregation
+// window between a capture's first and last packet, so a capture whose
+// timestamps span years silently turns into millions of objects.
+//
+// Once it warned, it also stops the read at the next window boundary when
+// ctx ends (Ctrl-C): the pipeline looks at its context between packets
+// only, so a capture whose last packets are years apart would go on
+// writing NODATA objects for minutes after the interrupt.
+type objectWatch struct {
+	pipeline.Sink
+	ctx      context.Context
+	errw     io.Writer
+	limit    int
+	interval int64
+
+	periods    int   // distinct periods seen: the objects written, at least
+	lastPeriod int64 // start of the latest period seen
+	// first and last are the Start and End of the earliest and latest
+	// OK record: the times of the first and last recorded packet (0: none
+	// yet); NODATA records span whole windows.
+	first, last int64
+	warned      bool
+	// stoppedAt is the watermark of the window boundary the read was
+	// stopped at (0: not stopped).
+	stoppedAt int64
+}
+
+// errObjectsStopped ends a read an objectWatch stopped.
+var errObjectsStopped = errors.New("read stopped")
+
+func newObjectWatch(ctx context.Context, inner pipeline.Sink, errw io.Writer, limit int, interval int64) *objectWatch {
+	return &objectWatch{Sink: inner, ctx: ctx, errw: errw, limit: limit, interval: interval}
+}
+
+// Advance stops the read, after a warning, once ctx ended: every record
+// before watermark has been written, so the objects hold whole windows.
+func (w *objectWatch) Advance(watermark int64) error {
+	if w.warned && w.ctx.Err() != nil {
+		w.stoppedAt = watermark
+		return errObjectsStopped
+	}
+	return w.Sink.Advance(watermark)
+}
+
+// stopped publishes, after a read the watch stopped (err), the objects
+// still open, which the pipeline leaves to its sink's Close, and returns
+// the read's error; other errors pass unchanged.
+func (w *objectWatch) stopped(name string, err error) error {
+	if !errors.Is(err, errObjectsStopped) {
+		return err
+	}
+	if cerr := w.Sink.Close(); cerr != nil {
+		return cerr
+	}
+	return fmt.Errorf("read %s: %w: the objects hold the records of the windows before %s, not those after", name, w.ctx.Err(), unixUTC(w.stoppedAt))
+}
+
+// Write counts the periods and packet times of recs, warns the first
+// time the periods exceed the limit, then passes recs on.
+func (w *objectWatch) Write(recs []flow.Record) error {
+	for i := range recs {
+		r := &recs[i]
+		// Records come window by window in time order; a late packet's
+		// extra record for an earlier window goes to a period already
+		// counted.
+		if p := sink.PeriodOf(r.End); w.periods == 0 || p > w.lastPeriod {
+			w.periods++
+			w.lastPeriod = p
+		}
+		if r.LogStatus == flow.LogStatusOK {
+			if w.first == 0 || r.Start < w.first {
+				w.first = r.Start
+			}
+			w.last = max(w.last, r.End)
+		}
+	}
+	if !w.warned && w.limit > 0 && w.periods > w.limit {
+		w.warned = true
+		fmt.Fprintf(w.errw, "flowlog: warning: this capture makes more than %d objects: --dest writes one object per 5-minute period of capture time that has a record, "+
+			"and NODATA records fill every %d-second window between the first packet (%s) and the last; the records have reached %s so far. "+
+			"Interrupt (Ctrl-C) to stop at the next window: the objects then hold every record before it\n",
+			w.limit, w.interval, unixUTC(w.first), unixUTC(w.lastPeriod+sink.PeriodSeconds))
+	}
+	return w.Sink.Write(recs)
+}
+
+// finish names, after a read that warned, the time span that made its
+// objects.
+func (w *objectWatch) finish(objects int) {
+	if !w.warned || w.stoppedAt != 0 {
+		return
+	}
+	fmt.Fprintf(w.errw, "flowlog: warning: %d objects for packets from %s to %s (%s): one per 5-minute period with a record, NODATA records included\n",
+		objects, unixUTC(w.first), unixUTC(w.last), span(time.Duration(w.last-w.first)*time.Second))
+}
+
+// unixUTC formats Unix seconds as RFC 3339 UTC; 0 (no packet recorded) is
+// "-".
+func unixUTC(sec int64) string {
+	if sec == 0 {
+		return "-"
+	}
+	return time.Unix(sec, 0).UTC().Format(time.RFC3339)
+}
+
+// span says how long d is in the unit a reader grasps at once.
+func span(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d >= 2*365*day:
+		return fmt.Sprintf("%.1f years", d.Hours()/24/365.25)
+	case d >= 2*day:
+		return fmt.Sprintf("%.1f days", d.Hours()/24)
+	}
+	return d.String()
 }

@@ -27,6 +27,7 @@ type readOptions struct {
 	hive           bool
 	perHour        bool
 	maxObjectBytes int64
+	objectsWarning int
 	flowLogID      string
 	maxFlows       int
 	noExclusions   bool
@@ -93,6 +94,8 @@ A summary goes to standard error.`,
 	f.StringVar(&o.ids.SubnetID, "subnet-id", "", "subnet id (subnet-…; default derived from the capture)")
 	f.StringVar(&o.ids.InstanceID, "instance-id", "", "instance id (i-…; default derived from the capture)")
 	f.StringVar(&o.ids.InterfaceID, "interface-id", "", "interface id (eni-…) of the capture's first interface; use --inventory for several")
+	f.IntVar(&o.objectsWarning, "objects-warning", defaultObjectsWarning, "with a directory or s3 --dest: warn once more than this many objects are written (0: never)")
+	_ = f.MarkHidden("objects-warning") // for tests: a capture spanning weeks is rare in a corpus
 	addSpoolFlags(f, &o.spool)
 	addObjectFlags(f, &o.objects)
 	return cmd
@@ -180,9 +183,17 @@ func runRead(ctx context.Context, io streams, o *readOptions, input string) erro
 		return err
 	}
 	defer spooled.stop()
+	var watch *objectWatch
+	if out.published != nil {
+		watch = newObjectWatch(ctx, out.sink, io.err, o.objectsWarning, o.interval)
+		out.sink = watch
+	}
 
 	began := time.Now()
 	st, err := pipeline.Read(ctx, in, name, cfg, out.sink)
+	if watch != nil {
+		err = watch.stopped(name, err)
+	}
 	elapsed := time.Since(began)
 	if st.Truncated {
 		fmt.Fprintf(io.err, "flowlog: warning: %s is cut off at byte %d: records cover the %d packets before it\n", name, st.TruncatedAt, st.Packets)
@@ -191,6 +202,9 @@ func runRead(ctx context.Context, io streams, o *readOptions, input string) erro
 		fmt.Fprintf(io.err, "flowlog: warning: --interface-id named only the first of %d interfaces; the others got derived ids (use --inventory)\n", st.Interfaces)
 	}
 	sum := summarize(name, st, out, elapsed)
+	if watch != nil {
+		watch.finish(sum.Objects)
+	}
 	if o.dest != "" && o.output == "json" {
 		_ = json.NewEncoder(io.out).Encode(sum)
 	}

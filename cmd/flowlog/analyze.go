@@ -46,8 +46,10 @@ where records were lost (summary).
 Inputs are files (plain text with a header line, .gz, Parquet, CloudWatch Logs
 subscription JSON), directories (walked; in the AWS layout only the folders and
 objects whose date, hour and name time can hold records in --since/--until are
-read), s3://bucket/prefix (same pruning; credentials as the AWS CLI finds them) and
-- for standard input. Records may come in any order and split across files and
+read), s3://bucket/prefix (same pruning; credentials as the AWS CLI finds them),
+CloudWatch Logs log groups (cloudwatch://GROUP[/STREAM-PREFIX] or the group's ARN:
+its events in the --since/--until range, one record line each, in the --format or
+the default format) and - for standard input. Records may come in any order and split across files and
 aggregation windows.
 
 Tables are aligned on a terminal and tab-separated otherwise (RFC 3339 times);
@@ -65,8 +67,8 @@ read, no line of the input was a flow log record, or the command was interrupted
 	f.StringVarP(&o.output, "output", "o", "", "output `format`: table (aligned on a terminal, TSV otherwise), json (JSON lines) or csv; filter: text, json or csv")
 	f.IntVarP(&o.workers, "workers", "j", 0, "inputs read at once (default: one per CPU)")
 	f.StringVar(&o.progress, "progress", "auto", "progress bar on standard error: auto (when it is a terminal and the input is large), always or never")
-	f.StringVar(&o.endpointURL, "endpoint-url", "", "S3-compatible endpoint `URL` for s3:// inputs (path-style addressing), e.g. http://127.0.0.1:7070")
-	f.StringVar(&o.region, "region", "", "AWS region of the bucket (default: AWS_REGION, the shared config, else us-east-1)")
+	f.StringVar(&o.endpointURL, "endpoint-url", "", "endpoint `URL` of s3:// inputs (S3-compatible, path-style addressing, e.g. http://127.0.0.1:7070) and of log group inputs (a flowlog serve)")
+	f.StringVar(&o.region, "region", "", "AWS region of the bucket or cloudwatch:// log group (default: AWS_REGION, the shared config; buckets: else us-east-1)")
 	f.BoolVar(&o.noSignRequest, "no-sign-request", false, "read s3:// inputs without credentials (public buckets)")
 	cmd.AddCommand(newConnectionsCmd(io, o), newRejectedCmd(io, o), newTopCmd(io, o), newFilterCmd(io, o), newSummaryCmd(io, o))
 	return cmd
@@ -161,11 +163,23 @@ func (o *analyzeOptions) prepare(cmd *cobra.Command, io streams, args []string, 
 	if len(args) == 0 {
 		if f, ok := io.in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 			stop()
-			return nil, usageError{errors.New("no input: give files, directories or s3:// prefixes (- for standard input)")}
+			return nil, usageError{errors.New("no input: give files, directories, s3:// prefixes or cloudwatch:// log groups (- for standard input)")}
 		}
 		args = []string{"-"}
 	}
 	for _, a := range args {
+		if analyze.IsCloudWatch(a) && r.lister.CloudWatch == nil {
+			cc := analyze.CloudWatchConfig{EndpointURL: o.endpointURL, Region: o.region, Progress: rc.Progress, ProgressDelay: time.Second}
+			if o.progress == "always" {
+				cc.ProgressDelay = 0
+			}
+			cw, err := analyze.NewCloudWatch(ctx, cc)
+			if err != nil {
+				stop()
+				return nil, err
+			}
+			r.lister.CloudWatch = cw
+		}
 		if strings.HasPrefix(a, "s3://") && r.lister.S3 == nil {
 			s3, err := analyze.NewS3(ctx, analyze.S3Config{EndpointURL: o.endpointURL, Region: o.region, NoSignRequest: o.noSignRequest})
 			if err != nil {
@@ -234,7 +248,7 @@ func isTerminal(w any) bool {
 }
 
 // inputArgs is the usage line of the inputs.
-const inputArgs = "[file | directory | s3://bucket/prefix | -]..."
+const inputArgs = "[file | directory | s3://bucket/prefix | cloudwatch://log-group[/stream-prefix] | -]..."
 
 func newConnectionsCmd(io streams, o *analyzeOptions) *cobra.Command {
 	var (
@@ -312,6 +326,12 @@ sides, or quiet for --idle of record time), and Ctrl-C prints the ones still ope
 				if len(args) == 0 {
 					r.stop()
 					return usageError{errors.New("--follow needs a directory or s3:// prefix to poll")}
+				}
+				for _, a := range args {
+					if analyze.IsCloudWatch(a) {
+						r.stop()
+						return usageError{fmt.Errorf("--follow polls directories and s3:// prefixes; a log group (%s) is read once, without --follow", a)}
+					}
 				}
 				st, err := analyze.FollowConnections(r.ctx, r.lister, args, r.rc, opt, analyze.FollowOptions{Poll: poll}, r.out)
 				return r.finish(st, err, true)

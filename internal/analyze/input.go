@@ -143,11 +143,15 @@ func FileInput(path string) (Input, error) {
 }
 
 // Lister lists the inputs an argument names: a file, standard input
-// ("-"), a directory tree, an S3 prefix, or a glob pattern.
+// ("-"), a directory tree, an S3 prefix, a CloudWatch Logs log group, or
+// a glob pattern.
 type Lister struct {
 	Stdin io.Reader // what "-" reads
 	Range TimeRange // prunes AWS-layout folders and objects that cannot hold records in the range
 	S3    *S3       // opens s3:// arguments; nil: they are errors
+	// CloudWatch reads cloudwatch:// and log group ARN arguments; nil:
+	// they are errors.
+	CloudWatch *CloudWatch
 }
 
 // List calls fn for each input arg names, in key order. Directories and
@@ -167,6 +171,11 @@ func (l *Lister) List(ctx context.Context, arg string, fn func(Input) error) err
 			return fmt.Errorf("%s: S3 is not configured", arg)
 		}
 		return l.S3.walk(ctx, arg, l.Range, fn)
+	case IsCloudWatch(arg):
+		if l.CloudWatch == nil {
+			return fmt.Errorf("%s: CloudWatch Logs is not configured", arg)
+		}
+		return l.CloudWatch.list(ctx, arg, l.Range, fn)
 	}
 	fi, err := os.Stat(arg)
 	if err != nil {

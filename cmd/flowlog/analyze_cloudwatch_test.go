@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os/exec"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,7 +24,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 
+	"github.com/flowlog/flowlog/internal/api"
 	"github.com/flowlog/flowlog/internal/api/apitest"
+	"github.com/flowlog/flowlog/internal/api/logs"
 )
 
 // cwServer is a `flowlog serve` with its first administrator's key.
@@ -74,7 +77,7 @@ func analyzeEnv(t *testing.T, key, secret string) {
 // putRecords writes record lines (default format) to a stream, each
 // event timestamped by its record's start, in batches within
 // PutLogEvents' limits.
-func (s *cwServer) putRecords(t *testing.T, group, stream string, lines []string) {
+func (s *cwServer) putRecords(t testing.TB, group, stream string, lines []string) {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := s.client.CreateLogStream(ctx, &cloudwatchlogs.CreateLogStreamInput{LogGroupName: aws.String(group), LogStreamName: aws.String(stream)}); err != nil {
@@ -257,6 +260,7 @@ func TestAnalyzeCloudWatch(t *testing.T) {
 		if code != exitError || out != "" || !strings.Contains(stderr, "log group no-such-group does not exist in "+apitest.Region) {
 			t.Fatalf("exit %d, stdout %q, stderr %q", code, out, stderr)
 		}
+		t.Logf("missing group: %s", stderr)
 		code, _, stderr = analyze("top", cw+"/no/such")
 		if code != exitError || !strings.Contains(stderr, "log group "+group+"/no/such does not exist") {
 			t.Fatalf("exit %d, stderr %q", code, stderr)
@@ -273,11 +277,13 @@ func TestAnalyzeCloudWatch(t *testing.T) {
 		if code != exitError || out != "" || !strings.Contains(stderr, "read log group "+group+" in "+apitest.Region+": UnrecognizedClientException") {
 			t.Fatalf("exit %d, stdout %q, stderr %q", code, out, stderr)
 		}
+		t.Logf("unknown key: %s", stderr)
 		analyzeEnv(t, s.key, s.secret+"x")
 		code, _, stderr = analyze("top", cw)
 		if code != exitError || !strings.Contains(stderr, "read log group "+group) || !strings.Contains(stderr, "Signature") {
 			t.Fatalf("wrong secret: exit %d, stderr %q", code, stderr)
 		}
+		t.Logf("wrong secret: %s", stderr)
 	})
 }
 
@@ -360,4 +366,51 @@ func TestAnalyzeCloudWatchInterrupt(t *testing.T) {
 	if n == 0 || n >= 15000 {
 		t.Fatalf("partial results (the first page):\n%s", out.String())
 	}
+}
+
+// BenchmarkAnalyzeCloudWatch reads a log group of BENCH_CW_EVENTS
+// (default 100,000) events in two streams from the CloudWatch Logs API
+// of flowlog serve (in-process, on loopback) with analyze summary, and
+// reports events per second: FilterLogEvents pages, the SDK's decoding
+// and the report together.
+func BenchmarkAnalyzeCloudWatch(b *testing.B) {
+	n := 100000
+	if v := os.Getenv("BENCH_CW_EVENTS"); v != "" {
+		n, _ = strconv.Atoi(v)
+	}
+	ctx := context.Background()
+	db, err := api.OpenDB(ctx, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	svc, err := logs.New(ctx, db, logs.Options{AccountID: apitest.AccountID, Region: apitest.Region})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := apitest.Start(b, api.Options{Services: []api.Service{svc}})
+	s := &cwServer{url: srv.URL, key: apitest.AccessKey, secret: apitest.SecretKey}
+	s.client = cloudwatchlogs.New(cloudwatchlogs.Options{Region: apitest.Region, BaseEndpoint: aws.String(s.url),
+		Credentials: credentials.NewStaticCredentialsProvider(s.key, s.secret, "")})
+	if _, err := s.client.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String("bench")}); err != nil {
+		b.Fatal(err)
+	}
+	// n/2 records a stream, ten a second: within CloudWatch Logs' 14 days.
+	start := time.Now().Add(-time.Duration(n/20+60) * time.Second)
+	s.putRecords(b, "bench", "eni-0aaa-all", cwRecords(n/2, "eni-0aaa", "10.0.0.1", 500, start, "ACCEPT"))
+	s.putRecords(b, "bench", "eni-0bbb-all", cwRecords(n-n/2, "eni-0bbb", "10.0.0.2", 500, start, "ACCEPT"))
+	for _, kv := range [][2]string{{"AWS_ACCESS_KEY_ID", s.key}, {"AWS_SECRET_ACCESS_KEY", s.secret}, {"AWS_EC2_METADATA_DISABLED", "true"},
+		{"AWS_CONFIG_FILE", "/nonexistent"}, {"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"}} {
+		b.Setenv(kv[0], kv[1])
+	}
+	b.ResetTimer()
+	for range b.N {
+		var out, errOut bytes.Buffer
+		code := run([]string{"analyze", "summary", "--output", "json", "--endpoint-url", s.url, "--region", apitest.Region, "cloudwatch://bench"}, strings.NewReader(""), &out, &errOut)
+		var sum cwSummary
+		if code != 0 || json.Unmarshal(out.Bytes(), &sum) != nil || sum.Records != int64(n) {
+			b.Fatalf("exit %d: %s%s", code, out.String(), errOut.String())
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }

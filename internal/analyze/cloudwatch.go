@@ -209,7 +209,7 @@ func cwError(t cwTarget, err error) error {
 	case errors.As(err, &ae):
 		hint := ""
 		switch ae.ErrorCode() {
-		case "UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException", "IncompleteSignature":
+		case "UnrecognizedClientException", "InvalidSignatureException", "SignatureDoesNotMatch", "ExpiredTokenException", "IncompleteSignature":
 			hint = " (check the access key: AWS_ACCESS_KEY_ID, AWS_PROFILE, the shared credentials file)"
 		case "AccessDeniedException":
 			hint = " (reading a log group needs logs:FilterLogEvents on it)"

@@ -49,7 +49,9 @@ objects whose date, hour and name time can hold records in --since/--until are
 read), s3://bucket/prefix (same pruning; credentials as the AWS CLI finds them),
 CloudWatch Logs log groups (cloudwatch://GROUP[/STREAM-PREFIX] or the group's ARN:
 its events in the --since/--until range, one record line each, in the --format or
-the default format) and - for standard input. Records may come in any order and split across files and
+the default format), Kafka topics (kafka://host:port[,host:port]/topic: the messages
+there when the command starts, from the oldest kept or the first produced at
+--since, one record line each) and - for standard input. Records may come in any order and split across files and
 aggregation windows.
 
 Tables are aligned on a terminal and tab-separated otherwise (RFC 3339 times);
@@ -180,6 +182,13 @@ func (o *analyzeOptions) prepare(cmd *cobra.Command, io streams, args []string, 
 			}
 			r.lister.CloudWatch = cw
 		}
+		if strings.HasPrefix(a, analyze.KafkaScheme) && r.lister.Kafka == nil {
+			kc := analyze.KafkaConfig{Progress: rc.Progress, ProgressDelay: time.Second}
+			if o.progress == "always" {
+				kc.ProgressDelay = 0
+			}
+			r.lister.Kafka = analyze.NewKafka(kc)
+		}
 		if strings.HasPrefix(a, "s3://") && r.lister.S3 == nil {
 			s3, err := analyze.NewS3(ctx, analyze.S3Config{EndpointURL: o.endpointURL, Region: o.region, NoSignRequest: o.noSignRequest})
 			if err != nil {
@@ -248,7 +257,7 @@ func isTerminal(w any) bool {
 }
 
 // inputArgs is the usage line of the inputs.
-const inputArgs = "[file | directory | s3://bucket/prefix | cloudwatch://log-group[/stream-prefix] | -]..."
+const inputArgs = "[file | directory | s3://bucket/prefix | cloudwatch://log-group[/stream-prefix] | kafka://host:port/topic | -]..."
 
 func newConnectionsCmd(io streams, o *analyzeOptions) *cobra.Command {
 	var (
@@ -328,9 +337,9 @@ sides, or quiet for --idle of record time), and Ctrl-C prints the ones still ope
 					return usageError{errors.New("--follow needs a directory or s3:// prefix to poll")}
 				}
 				for _, a := range args {
-					if analyze.IsCloudWatch(a) {
+					if analyze.IsCloudWatch(a) || strings.HasPrefix(a, analyze.KafkaScheme) {
 						r.stop()
-						return usageError{fmt.Errorf("--follow polls directories and s3:// prefixes; a log group (%s) is read once, without --follow", a)}
+						return usageError{fmt.Errorf("--follow polls directories and s3:// prefixes; %s is read once, without --follow", a)}
 					}
 				}
 				st, err := analyze.FollowConnections(r.ctx, r.lister, args, r.rc, opt, analyze.FollowOptions{Poll: poll}, r.out)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,11 +69,7 @@ type CloudWatch struct {
 	mu      sync.Mutex
 	clients map[string]*cloudwatchlogs.Client // by region
 
-	// Progress of the reads under way.
-	events   atomic.Int64
-	bytes    atomic.Int64
-	open     int // streams open, under mu
-	stopProg func()
+	prog *streamProgress
 }
 
 // NewCloudWatch returns a log group reader for cfg.
@@ -85,7 +82,8 @@ func NewCloudWatch(ctx context.Context, cfg CloudWatchConfig) (*CloudWatch, erro
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	return &CloudWatch{cfg: cfg, awsCfg: awsCfg, clients: map[string]*cloudwatchlogs.Client{}}, nil
+	prog := &streamProgress{w: cfg.Progress, delay: cfg.ProgressDelay, what: "log events"}
+	return &CloudWatch{cfg: cfg, awsCfg: awsCfg, clients: map[string]*cloudwatchlogs.Client{}, prog: prog}, nil
 }
 
 // client returns the client of region.
@@ -229,33 +227,26 @@ type cwSource struct {
 	mu sync.Mutex
 }
 
-// cwPage is one page of events rendered as record lines.
-type cwPage struct {
-	lines []byte
-	err   error // after the last page: io.EOF or why reading stopped
-}
-
 func (s *cwSource) open(ctx context.Context) (io.ReadCloser, error) {
 	s.mu.Lock()
 	first := s.first
 	s.first = nil
 	s.mu.Unlock()
 	ctx, cancel := context.WithCancel(ctx)
-	r := &cwReader{ctx: ctx, cancel: cancel, pages: make(chan cwPage, 1), done: make(chan struct{})}
-	s.c.startRead()
+	r := &pageReader{ctx: ctx, cancel: cancel, pages: make(chan linePage, 1), done: make(chan struct{}), finish: s.c.prog.end}
+	s.c.prog.start()
 	// One page is fetched ahead while the last is parsed: at most three
 	// pages (about 1 MB each) are held, whatever the group's size.
 	go func() {
 		defer close(r.done)
 		s.fetch(ctx, first, r.pages)
 	}()
-	r.finish = s.c.endRead
 	return r, nil
 }
 
 // fetch sends the pages of the group to pages, beginning with first when
 // it is not nil (else with a new request), until the last or ctx ends.
-func (s *cwSource) fetch(ctx context.Context, first *cloudwatchlogs.FilterLogEventsOutput, pages chan<- cwPage) {
+func (s *cwSource) fetch(ctx context.Context, first *cloudwatchlogs.FilterLogEventsOutput, pages chan<- linePage) {
 	in := *s.in
 	in.NextToken = nil
 	out := first
@@ -270,7 +261,7 @@ func (s *cwSource) fetch(ctx context.Context, first *cloudwatchlogs.FilterLogEve
 					err = cwError(s.t, err)
 				}
 				select {
-				case pages <- cwPage{err: err}:
+				case pages <- linePage{err: err}:
 				case <-ctx.Done():
 				}
 				return
@@ -286,13 +277,12 @@ func (s *cwSource) fetch(ctx context.Context, first *cloudwatchlogs.FilterLogEve
 			b = append(b, m...)
 			b = append(b, '\n')
 		}
-		s.c.events.Add(int64(len(out.Events)))
-		s.c.bytes.Add(int64(len(b)))
+		s.c.prog.add(len(out.Events), len(b))
 		next := aws.ToString(out.NextToken)
 		// A page may be empty and still have a token: AWS stops a search
 		// after a while and says where to go on.
 		if len(b) > 0 || next == "" {
-			p := cwPage{lines: b}
+			p := linePage{lines: b}
 			if next == "" {
 				p.err = io.EOF
 			}
@@ -307,7 +297,7 @@ func (s *cwSource) fetch(ctx context.Context, first *cloudwatchlogs.FilterLogEve
 		}
 		if next == aws.ToString(in.NextToken) {
 			select {
-			case pages <- cwPage{err: fmt.Errorf("read log group %s: the service returned the same nextToken twice", s.t.group)}:
+			case pages <- linePage{err: fmt.Errorf("read log group %s: the service returned the same nextToken twice", s.t.group)}:
 			case <-ctx.Done():
 			}
 			return
@@ -317,21 +307,27 @@ func (s *cwSource) fetch(ctx context.Context, first *cloudwatchlogs.FilterLogEve
 	}
 }
 
-// cwReader is the stream of a log group's events, one record line each.
-// Read returns as soon as its context ends, so Ctrl-C stops a read
-// waiting on the network.
-type cwReader struct {
+// linePage is one page of records rendered as lines.
+type linePage struct {
+	lines []byte
+	err   error // after the last page: io.EOF or why reading stopped
+}
+
+// pageReader is a stream of lines that a fetcher goroutine sends a page
+// at a time. Read returns as soon as its context ends, so Ctrl-C stops a
+// read waiting on the network.
+type pageReader struct {
 	ctx    context.Context
-	cancel context.CancelFunc
-	pages  chan cwPage
-	done   chan struct{}
+	cancel context.CancelFunc // stops the fetcher
+	pages  chan linePage
+	done   chan struct{} // closed when the fetcher returned
 	cur    []byte
 	err    error
-	finish func()
+	finish func() // called once by Close; may be nil
 	closed bool
 }
 
-func (r *cwReader) Read(p []byte) (int, error) {
+func (r *pageReader) Read(p []byte) (int, error) {
 	for len(r.cur) == 0 {
 		if r.err != nil {
 			return 0, r.err
@@ -349,75 +345,96 @@ func (r *cwReader) Read(p []byte) (int, error) {
 }
 
 // Close stops fetching and waits for the fetcher to end.
-func (r *cwReader) Close() error {
+func (r *pageReader) Close() error {
 	if r.closed {
 		return nil
 	}
 	r.closed = true
 	r.cancel()
 	<-r.done
-	r.finish()
+	if r.finish != nil {
+		r.finish()
+	}
 	return nil
 }
 
-// startRead counts an open log group stream and shows the progress line
-// when it is the first.
-func (c *CloudWatch) startRead() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.open++
-	if c.open > 1 || c.cfg.Progress == nil {
+// streamProgress shows how much inputs of unknown size (log groups,
+// topics) have delivered: a count, not a bar, shown from delay into the
+// first read until the last one open ends.
+type streamProgress struct {
+	w     io.Writer // nil: nothing is shown
+	delay time.Duration
+	what  string // "log events", "messages"
+
+	items, bytes atomic.Int64
+
+	mu   sync.Mutex
+	open int
+	stop func()
+}
+
+// add counts items and bytes read.
+func (p *streamProgress) add(items, bytes int) {
+	p.items.Add(int64(items))
+	p.bytes.Add(int64(bytes))
+}
+
+// start counts an input opened and shows the progress line when it is
+// the first.
+func (p *streamProgress) start() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.open++
+	if p.open > 1 || p.w == nil {
 		return
 	}
-	c.stopProg = c.showProgress()
+	p.stop = p.show()
 }
 
-// endRead is startRead's counterpart: the last stream to end stops the
-// progress line.
-func (c *CloudWatch) endRead() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.open--
-	if c.open == 0 && c.stopProg != nil {
-		c.stopProg()
-		c.stopProg = nil
+// end is start's counterpart: the last input to end stops the line.
+func (p *streamProgress) end() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.open--
+	if p.open == 0 && p.stop != nil {
+		p.stop()
+		p.stop = nil
 	}
 }
 
-// showProgress shows the events and bytes read, after ProgressDelay, a
-// few times a second until the returned stop is called.
-func (c *CloudWatch) showProgress() (stop func()) {
+// show draws the count after p.delay, a few times a second, until the
+// returned stop is called.
+func (p *streamProgress) show() (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
 		select {
-		case <-time.After(c.cfg.ProgressDelay):
+		case <-time.After(p.delay):
 		case <-done:
 			return
 		}
 		bar := progressbar.NewOptions64(-1,
-			progressbar.OptionSetWriter(c.cfg.Progress),
-			progressbar.OptionSetDescription("reading log events"),
+			progressbar.OptionSetWriter(p.w),
+			progressbar.OptionSetDescription("reading "+p.what),
 			progressbar.OptionShowBytes(true),
-			progressbar.OptionShowCount(),
 			progressbar.OptionSetWidth(10),
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish(),
 		)
-		show := func() {
-			bar.Describe(fmt.Sprintf("reading log events: %d events", c.events.Load()))
-			_ = bar.Set64(c.bytes.Load())
+		draw := func() {
+			bar.Describe("reading " + p.what + ": " + strconv.FormatInt(p.items.Load(), 10))
+			_ = bar.Set64(p.bytes.Load())
 		}
-		show()
+		draw()
 		t := time.NewTicker(200 * time.Millisecond)
 		defer t.Stop()
 		for {
 			select {
 			case <-t.C:
-				show()
+				draw()
 			case <-done:
-				show()
+				draw()
 				_ = bar.Finish()
 				return
 			}

@@ -147,7 +147,7 @@ func TestCloudWatchPages(t *testing.T) {
 	if !bytes.Equal(got, want.Bytes()) {
 		t.Fatalf("read %d bytes, want %d", len(got), want.Len())
 	}
-	if n := cw.events.Load(); n != 3500 {
+	if n := cw.prog.items.Load(); n != 3500 {
 		t.Errorf("events counted %d", n)
 	}
 

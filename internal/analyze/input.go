@@ -143,8 +143,8 @@ func FileInput(path string) (Input, error) {
 }
 
 // Lister lists the inputs an argument names: a file, standard input
-// ("-"), a directory tree, an S3 prefix, a CloudWatch Logs log group, or
-// a glob pattern.
+// ("-"), a directory tree, an S3 prefix, a CloudWatch Logs log group, a
+// Kafka topic, or a glob pattern.
 type Lister struct {
 	Stdin io.Reader // what "-" reads
 	Range TimeRange // prunes AWS-layout folders and objects that cannot hold records in the range
@@ -152,6 +152,8 @@ type Lister struct {
 	// CloudWatch reads cloudwatch:// and log group ARN arguments; nil:
 	// they are errors.
 	CloudWatch *CloudWatch
+	// Kafka reads kafka:// arguments; nil: they are errors.
+	Kafka *Kafka
 }
 
 // List calls fn for each input arg names, in key order. Directories and
@@ -176,6 +178,11 @@ func (l *Lister) List(ctx context.Context, arg string, fn func(Input) error) err
 			return fmt.Errorf("%s: CloudWatch Logs is not configured", arg)
 		}
 		return l.CloudWatch.list(ctx, arg, l.Range, fn)
+	case strings.HasPrefix(arg, KafkaScheme):
+		if l.Kafka == nil {
+			return fmt.Errorf("%s: Kafka is not configured", arg)
+		}
+		return l.Kafka.list(ctx, arg, l.Range, fn)
 	}
 	fi, err := os.Stat(arg)
 	if err != nil {

@@ -255,6 +255,40 @@ func TestAnalyzeCloudWatch(t *testing.T) {
 		}
 	})
 
+	t.Run("round trip", func(t *testing.T) {
+		// What `flowlog read --dest cloudwatch://…` delivers reads back
+		// as the same records: the same reports as from a file.
+		capture := filepath.Join(t.TempDir(), "recent.pcap")
+		writeCapture(t, capture, time.Now().Add(-2*time.Hour).Truncate(time.Minute), 30, 20)
+		t.Setenv("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", s.url)
+		t.Setenv("AWS_REGION", apitest.Region)
+		if code, _, stderr := flowlog(t, nil, "read", "--interval", "60", "--dest", "cloudwatch://round-trip", capture); code != 0 {
+			t.Fatalf("read --dest cloudwatch: exit %d: %s", code, stderr)
+		}
+		code, out, stderr := flowlog(t, nil, "read", "--interval", "60", capture)
+		if code != 0 {
+			t.Fatalf("read: exit %d: %s", code, stderr)
+		}
+		file := filepath.Join(t.TempDir(), "records.log")
+		if err := os.WriteFile(file, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, report := range [][]string{{"top", "--by", "srcaddr,dstport", "--limit", "0"}, {"connections", "--protocol", "all"}} {
+			code, fromFile, stderr := flowlog(t, nil, append(append([]string{"analyze"}, report...), file)...)
+			if code != 0 {
+				t.Fatalf("%v on the file: exit %d: %s", report, code, stderr)
+			}
+			// No --endpoint-url: the SDK's AWS_ENDPOINT_URL_CLOUDWATCH_LOGS.
+			code, fromGroup, stderr := flowlog(t, nil, append(append([]string{"analyze"}, report...), "cloudwatch://round-trip")...)
+			if code != 0 {
+				t.Fatalf("%v on the group: exit %d: %s", report, code, stderr)
+			}
+			if fromGroup != fromFile || strings.Count(fromFile, "\n") < 10 {
+				t.Fatalf("%v: the group gives\n%s\nthe file\n%s", report, fromGroup, fromFile)
+			}
+		}
+	})
+
 	t.Run("missing group", func(t *testing.T) {
 		code, out, stderr := analyze("top", "cloudwatch://no-such-group")
 		if code != exitError || out != "" || !strings.Contains(stderr, "log group no-such-group does not exist in "+apitest.Region) {

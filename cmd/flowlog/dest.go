@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -80,14 +79,8 @@ const defaultObjectsWarning = 10_000
 // with a record is an object, and NODATA records fill every aggregation
 // window between a capture's first and last packet, so a capture whose
 // timestamps span years silently turns into millions of objects.
-//
-// Once it warned, it also stops the read at the next window boundary when
-// ctx ends (Ctrl-C): the pipeline looks at its context between packets
-// only, so a capture whose last packets are years apart would go on
-// writing NODATA objects for minutes after the interrupt.
 type objectWatch struct {
 	pipeline.Sink
-	ctx      context.Context
 	errw     io.Writer
 	limit    int
 	interval int64
@@ -99,39 +92,10 @@ type objectWatch struct {
 	// yet); NODATA records span whole windows.
 	first, last int64
 	warned      bool
-	// stoppedAt is the watermark of the window boundary the read was
-	// stopped at (0: not stopped).
-	stoppedAt int64
 }
 
-// errObjectsStopped ends a read an objectWatch stopped.
-var errObjectsStopped = errors.New("read stopped")
-
-func newObjectWatch(ctx context.Context, inner pipeline.Sink, errw io.Writer, limit int, interval int64) *objectWatch {
-	return &objectWatch{Sink: inner, ctx: ctx, errw: errw, limit: limit, interval: interval}
-}
-
-// Advance stops the read, after a warning, once ctx ended: every record
-// before watermark has been written, so the objects hold whole windows.
-func (w *objectWatch) Advance(watermark int64) error {
-	if w.warned && w.ctx.Err() != nil {
-		w.stoppedAt = watermark
-		return errObjectsStopped
-	}
-	return w.Sink.Advance(watermark)
-}
-
-// stopped publishes, after a read the watch stopped (err), the objects
-// still open, which the pipeline leaves to its sink's Close, and returns
-// the read's error; other errors pass unchanged.
-func (w *objectWatch) stopped(name string, err error) error {
-	if !errors.Is(err, errObjectsStopped) {
-		return err
-	}
-	if cerr := w.Sink.Close(); cerr != nil {
-		return cerr
-	}
-	return fmt.Errorf("read %s: %w: the objects hold the records of the windows before %s, not those after", name, w.ctx.Err(), unixUTC(w.stoppedAt))
+func newObjectWatch(inner pipeline.Sink, errw io.Writer, limit int, interval int64) *objectWatch {
+	return &objectWatch{Sink: inner, errw: errw, limit: limit, interval: interval}
 }
 
 // Write counts the periods and packet times of recs, warns the first
@@ -166,7 +130,7 @@ func (w *objectWatch) Write(recs []flow.Record) error {
 // finish names, after a read that warned, the time span that made its
 // objects.
 func (w *objectWatch) finish(objects int) {
-	if !w.warned || w.stoppedAt != 0 {
+	if !w.warned {
 		return
 	}
 	fmt.Fprintf(w.errw, "flowlog: warning: %d objects for packets from %s to %s (%s): one per 5-minute period with a record, NODATA records included\n",

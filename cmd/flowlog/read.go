@@ -185,15 +185,12 @@ func runRead(ctx context.Context, io streams, o *readOptions, input string) erro
 	defer spooled.stop()
 	var watch *objectWatch
 	if out.published != nil {
-		watch = newObjectWatch(ctx, out.sink, io.err, o.objectsWarning, o.interval)
+		watch = newObjectWatch(out.sink, io.err, o.objectsWarning, o.interval)
 		out.sink = watch
 	}
 
 	began := time.Now()
 	st, err := pipeline.Read(ctx, in, name, cfg, out.sink)
-	if watch != nil {
-		err = watch.stopped(name, err)
-	}
 	elapsed := time.Since(began)
 	if st.Truncated {
 		fmt.Fprintf(io.err, "flowlog: warning: %s is cut off at byte %d: records cover the %d packets before it\n", name, st.TruncatedAt, st.Packets)
@@ -202,7 +199,7 @@ func runRead(ctx context.Context, io streams, o *readOptions, input string) erro
 		fmt.Fprintf(io.err, "flowlog: warning: --interface-id named only the first of %d interfaces; the others got derived ids (use --inventory)\n", st.Interfaces)
 	}
 	sum := summarize(name, st, out, elapsed)
-	if watch != nil {
+	if watch != nil && err == nil {
 		watch.finish(sum.Objects)
 	}
 	if o.dest != "" && o.output == "json" {

@@ -141,7 +141,7 @@ func TestReadInterruptStopsManyObjects(t *testing.T) {
 	if took > 10*time.Second {
 		t.Errorf("took %s to stop after SIGINT", took)
 	}
-	m := regexp.MustCompile(`flowlog: read \S+: context canceled: the objects hold the records of the windows before (\S+), not those after`).FindSubmatch(rest)
+	m := regexp.MustCompile(`flowlog: read \S+: context canceled: records were written for the windows before (\S+), none after`).FindSubmatch(rest)
 	if m == nil {
 		t.Fatal("no error naming where the read stopped")
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/flowlog/flowlog/flow"
 	"github.com/flowlog/flowlog/internal/aggregate"
@@ -122,7 +123,7 @@ func Read(ctx context.Context, r io.Reader, name string, cfg ReadConfig, sink Si
 			}
 		}()
 	}
-	rc := &recordBuilder{cfg: cfg, sink: sink, stats: &st}
+	rc := &recordBuilder{ctx: ctx, cfg: cfg, sink: sink, stats: &st}
 	table, err := aggregate.New(cfg.Aggregate, rc.emit)
 	if err != nil {
 		return st, err
@@ -236,6 +237,15 @@ func Read(ctx context.Context, r io.Reader, name string, cfg ReadConfig, sink Si
 	st.Interfaces = len(ifaces)
 	table.Flush()
 	st.SkippedFlows = table.Stats().SkippedFlows
+	var stop *stoppedError
+	if errors.As(rc.err, &stop) {
+		// Interrupted in a run of windows without packets: what the sink
+		// holds is complete up to the run's stop; the sink publishes it.
+		if err := sink.Close(); err != nil {
+			return st, err
+		}
+		return st, fmt.Errorf("read %s: %w", name, rc.err)
+	}
 	if rc.err != nil {
 		return st, rc.err
 	}
@@ -313,6 +323,7 @@ type flowIface struct {
 
 // recordBuilder turns closed flow-table entries into records.
 type recordBuilder struct {
+	ctx    context.Context // ends a run of NODATA windows early
 	cfg    ReadConfig
 	sink   Sink
 	stats  *ReadStats
@@ -422,11 +433,18 @@ func (rb *recordBuilder) emitNoDataRun(from, windows int64, ifaces []uint32) {
 		return
 	}
 	// Window by window, as the table's batches were: a sink such as the
-	// object writer keeps an object open per period until Advance.
+	// object writer keeps an object open per period until Advance. A
+	// capture whose packets are years apart has a million such windows,
+	// minutes of objects to write, and no packet read in between: an
+	// interrupt is looked for here, at every window.
 	if rb.recs == nil {
 		rb.recs = make([]flow.Record, 0, recordChunk)
 	}
 	for w, end := from, from+windows*interval; w < end; w += interval {
+		if err := rb.ctx.Err(); err != nil {
+			rb.err = &stoppedError{err: err, before: w}
+			return
+		}
 		for i := range rb.nodata {
 			if len(rb.recs) == recordChunk && !rb.flush() {
 				return
@@ -442,9 +460,24 @@ func (rb *recordBuilder) emitNoDataRun(from, windows int64, ifaces []uint32) {
 			rb.err = err
 			return
 		}
+		rb.stats.NoData += uint64(len(rb.nodata))
 	}
-	rb.stats.NoData += n
 }
+
+// stoppedError ends a read interrupted in a run of windows without
+// packets: the records of every window before before were written, none
+// after.
+type stoppedError struct {
+	err    error // the context's
+	before int64 // Unix seconds
+}
+
+func (e *stoppedError) Error() string {
+	return fmt.Sprintf("%v: records were written for the windows before %s, none after",
+		e.err, time.Unix(e.before, 0).UTC().Format(time.RFC3339))
+}
+
+func (e *stoppedError) Unwrap() error { return e.err }
 
 // recordChunk bounds how many records are built before they go to the
 // sink. A window can close hundreds of thousands of flows; building all

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -221,5 +222,58 @@ func TestImplausibleTimestampsAreNotRecorded(t *testing.T) {
 	_, st = readToText(t, pcapngMicro([]pkt{{t0, a}, {t0 + 30, a}}), testConfig(t, 60))
 	if st.BadTime != 0 || st.Recorded != 2 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// windowSink keeps records like an object destination (not a stream: no
+// NODATA runs in one call), calls onAdvance at every window boundary, and
+// says whether Close was called.
+type windowSink struct {
+	recs      []flow.Record
+	advances  int
+	onAdvance func(n int)
+	closed    bool
+}
+
+func (s *windowSink) Write(recs []flow.Record) error { s.recs = append(s.recs, recs...); return nil }
+func (s *windowSink) Advance(int64) error {
+	s.advances++
+	s.onAdvance(s.advances)
+	return nil
+}
+func (s *windowSink) Close() error { s.closed = true; return nil }
+
+// TestInterruptInNoDataWindows: two packets a year apart make 52,560
+// NODATA windows for a destination that takes them window by window. An
+// interrupt among them ends the read at the next window (it used to go on
+// writing every one: the context was looked at between packets only), the
+// sink still gets Close to publish what it holds, and the error names the
+// first window not written.
+func TestInterruptInNoDataWindows(t *testing.T) {
+	a := udpFrame("10.0.0.1", "10.0.0.2", 1000, 2000, 10)
+	const year = 365 * 24 * 3600
+	data := capture(t, []pkt{{t0 + 5, a}, {t0 + year + 5, a}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sink := &windowSink{onAdvance: func(n int) {
+		if n == 10 {
+			cancel()
+		}
+	}}
+	st, err := Read(ctx, bytes.NewReader(data), "test.pcap", testConfig(t, 600), sink)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	// Window 0 (the first packet), then NODATA windows 1..9; the 10th
+	// boundary cancelled, so the window from t0+10*600 on is not written.
+	const want = "read test.pcap: context canceled: records were written for the windows before 2018-06-20T18:00:00Z, none after"
+	if err.Error() != want {
+		t.Errorf("err = %q, want %q", err, want)
+	}
+	if len(sink.recs) != 10 || sink.recs[9].End != t0+10*600 || st.NoData != 9 {
+		t.Errorf("%d records (last ends %d), %d NODATA: want 10 ending at %d, 9 NODATA", len(sink.recs), sink.recs[len(sink.recs)-1].End, st.NoData, t0+10*600)
+	}
+	if !sink.closed {
+		t.Error("the sink was not closed: what it holds would not be published")
 	}
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/flowlog/flowlog/flow"
 )
 
 // kafkaLines produces n record lines to topic of c, keyed by interface as
@@ -141,4 +143,45 @@ func TestKafkaTopic(t *testing.T) {
 		t.Errorf("read after cancel: %v", err)
 	}
 	rc.Close()
+}
+
+// BenchmarkKafkaTopic reads 200,000 record messages in three partitions
+// of kfake (in this process) through Top, and reports messages per
+// second: fetching, decoding and the report together.
+func BenchmarkKafkaTopic(b *testing.B) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "flows"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	const n = 200000
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("flows"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now().Add(-time.Hour).Unix()
+	recs := make([]*kgo.Record, 0, n)
+	for i := range n {
+		eni := fmt.Sprintf("eni-0%d", i%7)
+		recs = append(recs, &kgo.Record{Key: []byte(eni), Value: fmt.Appendf(nil, "2 123456789012 %s 10.0.%d.%d 10.0.9.9 %d 443 6 3 180 %d %d ACCEPT OK", eni, i%5, i%200, 40000+i%20000, start+int64(i/100), start+int64(i/100)+30)})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+	cl.Close()
+	k := NewKafka(KafkaConfig{})
+	url := "kafka://" + c.ListenAddrs()[0] + "/flows"
+	b.ResetTimer()
+	for range b.N {
+		var inputs []Input
+		if err := (&Lister{Kafka: k}).List(context.Background(), url, func(in Input) error { inputs = append(inputs, in); return nil }); err != nil {
+			b.Fatal(err)
+		}
+		var out strings.Builder
+		st, err := Top(context.Background(), inputs, ReadConfig{}, TopOptions{By: []flow.FieldID{flow.FieldSrcAddr}, Metric: MetricBytes, Limit: 10}, Output{W: &out, Mode: ModeTable})
+		if err != nil || st.Records != n {
+			b.Fatalf("%+v %v", st, err)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "messages/s")
 }

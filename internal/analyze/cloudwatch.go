@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
@@ -95,6 +97,13 @@ func (c *CloudWatch) client(region string) *cloudwatchlogs.Client {
 	}
 	cl := cloudwatchlogs.NewFromConfig(c.awsCfg, func(o *cloudwatchlogs.Options) {
 		o.Region = region
+		// Throttling (FilterLogEvents has a per-account rate) waits and
+		// goes on; a dead endpoint fails within seconds.
+		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+			so.MaxAttempts = 5
+			so.MaxBackoff = 5 * time.Second
+			so.RateLimiter = ratelimit.None
+		})
 		if c.cfg.EndpointURL != "" {
 			o.BaseEndpoint = aws.String(c.cfg.EndpointURL)
 		}
@@ -111,9 +120,8 @@ type cwTarget struct {
 	prefix     string // logStreamNamePrefix; "" reads every stream
 }
 
-// parseCloudWatch reads a cloudwatch:// URL or log group ARN. A URL's
-// path is the log group name; split says where its stream prefix starts
-// (-1: none).
+// parseTarget reads a cloudwatch:// URL (its whole path is taken for the
+// group name first: list tries a stream prefix) or a log group ARN.
 func (c *CloudWatch) parseTarget(arg string) (cwTarget, error) {
 	if rest, ok := strings.CutPrefix(arg, CloudWatchScheme); ok {
 		if rest == "" {

@@ -440,7 +440,9 @@ packets or records, with each group's share of the total (of its time bucket wit
 --bucket) and its first and last time. NODATA and SKIPDATA records are not traffic
 and are left out. Memory grows with the number of groups, not with the input.`,
 		Example: `  flowlog analyze top --by srcaddr,dstport --metric bytes ./logs/*.log.gz
-  flowlog analyze top --by dstport --metric records --bucket 1h --limit 5 ./flowlogs`,
+  flowlog analyze top --by dstport --metric records --bucket 1h --limit 5 ./flowlogs
+  flowlog analyze top --since 2h --region eu-west-1 cloudwatch:///aws/vpc/flow-logs
+  flowlog analyze top --by interface-id kafka://127.0.0.1:9092/vpc-flows`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opt, err := g.options()
 			if err != nil {

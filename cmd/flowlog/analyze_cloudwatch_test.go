@@ -367,7 +367,7 @@ func TestAnalyzeCloudWatchInterrupt(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(200 * time.Millisecond) // the first page parsed
+	time.Sleep(500 * time.Millisecond) // the first page parsed
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}

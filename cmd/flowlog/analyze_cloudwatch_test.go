@@ -238,6 +238,10 @@ func TestAnalyzeCloudWatch(t *testing.T) {
 		if sum := summary(arn); sum.Records != total {
 			t.Fatalf("%s: %+v", arn, sum)
 		}
+		stream := "arn:aws:logs:" + apitest.Region + ":" + apitest.AccountID + ":log-group:" + group + ":log-stream:eni-0bbb-all"
+		if sum := summary(stream); sum.Records != int64(len(recentB)+1) {
+			t.Fatalf("%s: %+v", stream, sum)
+		}
 	})
 
 	t.Run("rejected connections filter", func(t *testing.T) {

@@ -121,7 +121,8 @@ type cwTarget struct {
 }
 
 // parseTarget reads a cloudwatch:// URL (its whole path is taken for the
-// group name first: list tries a stream prefix) or a log group ARN.
+// group name first: list tries a stream prefix), a log group ARN or a log
+// stream ARN.
 func (c *CloudWatch) parseTarget(arg string) (cwTarget, error) {
 	if rest, ok := strings.CutPrefix(arg, CloudWatchScheme); ok {
 		if rest == "" {
@@ -133,12 +134,15 @@ func (c *CloudWatch) parseTarget(arg string) (cwTarget, error) {
 		}
 		return cwTarget{group: rest, region: region}, nil
 	}
-	t, err := cloudwatch.ParseLocation(arg)
+	// A log stream ARN (…:log-group:NAME:log-stream:STREAM) reads the
+	// streams whose names start with STREAM.
+	arn, prefix, _ := strings.Cut(arg, ":log-stream:")
+	t, err := cloudwatch.ParseLocation(arn)
 	if err != nil {
 		return cwTarget{}, err
 	}
-	id := strings.TrimSuffix(arg, ":*")
-	return cwTarget{group: t.Group, identifier: id, region: t.Region}, nil
+	id := strings.TrimSuffix(arn, ":*")
+	return cwTarget{group: t.Group, identifier: id, region: t.Region, prefix: strings.TrimSuffix(prefix, "*")}, nil
 }
 
 // list lists the input a log group argument names: one Input that

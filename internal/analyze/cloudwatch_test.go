@@ -53,6 +53,10 @@ func TestCloudWatchTargets(t *testing.T) {
 	if err != nil || tg.group != "/a/b" || tg.region != "eu-west-1" || tg.identifier != "arn:aws:logs:eu-west-1:123456789012:log-group:/a/b" {
 		t.Errorf("ARN: %+v, %v", tg, err)
 	}
+	tg, err = cw.parseTarget("arn:aws:logs:eu-west-1:123456789012:log-group:/a/b:log-stream:eni-0a*")
+	if err != nil || tg.group != "/a/b" || tg.prefix != "eni-0a" || tg.identifier != "arn:aws:logs:eu-west-1:123456789012:log-group:/a/b" {
+		t.Errorf("stream ARN: %+v, %v", tg, err)
+	}
 	if _, err := cw.parseTarget("arn:aws:logs:eu-west-1:123456789012:log-group:bad name"); err == nil {
 		t.Error("a group name with a space is accepted")
 	}

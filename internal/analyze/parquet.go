@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -107,7 +108,22 @@ func readParquet(ctx context.Context, ra io.ReaderAt, size int64, need flow.Fiel
 
 // readParquetColumns is readParquet; with values set, every column goes
 // through parquet-go's value reader (the tests' reference).
-func readParquetColumns(ctx context.Context, ra io.ReaderAt, size int64, need flow.FieldSet, extra bool, rs *recordStream, values bool) error {
+func readParquetColumns(ctx context.Context, ra io.ReaderAt, size int64, need flow.FieldSet, extra bool, rs *recordStream, values bool) (err error) {
+	// parquet-go trusts the metadata it decodes: a corrupt file must be an
+	// error of its input, not a crash of the report. A panic of the report
+	// itself (visiting) is no such thing.
+	visiting := false
+	defer func() {
+		if p := recover(); p != nil {
+			if visiting {
+				panic(p)
+			}
+			err = fmt.Errorf("read parquet: corrupt file (%v)", p)
+		}
+	}()
+	if err := checkParquetTrailer(ra, size); err != nil {
+		return err
+	}
 	pf, err := parquet.OpenFile(ra, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 	if err != nil {
 		return fmt.Errorf("open parquet: %w", err)
@@ -116,11 +132,17 @@ func readParquetColumns(ctx context.Context, ra io.ReaderAt, size int64, need fl
 	if err != nil {
 		return fmt.Errorf("parquet schema: %w", err)
 	}
+	// A batch is parquetBatch rows, or all the rows of the largest row
+	// group when that is fewer: small files need small buffers.
+	batch := 0
+	for _, rg := range pf.RowGroups() {
+		batch = int(max(int64(batch), min(rg.NumRows(), parquetBatch)))
+	}
 	var used []*pqColumn
 	leaves := pf.Schema().Columns()
 	for _, c := range cols {
 		if (c.id != noField && need.Has(c.id)) || (c.id == noField && extra) {
-			used = append(used, newPQColumn(c, pf.Schema(), leaves[c.leaf], values))
+			used = append(used, newPQColumn(c, pf.Schema(), leaves[c.leaf], values, batch))
 		}
 	}
 	rs.setFormat(format)
@@ -193,7 +215,9 @@ func readParquetColumns(ctx context.Context, ra io.ReaderAt, size int64, need fl
 						bad = err
 					}
 				}
+				visiting = true
 				rs.row(row+int64(k)+1, bad)
+				visiting = false
 			}
 			row += int64(n)
 		}
@@ -260,7 +284,7 @@ type pqColumn struct {
 	dErr   map[int32]error
 }
 
-func newPQColumn(c parquetColumn, schema *parquet.Schema, path []string, values bool) *pqColumn {
+func newPQColumn(c parquetColumn, schema *parquet.Schema, path []string, values bool, batch int) *pqColumn {
 	pc := &pqColumn{parquetColumn: c, kind: kindOf(c.id), mode: pqValues}
 	if c.id == noField {
 		pc.kind = kindOther
@@ -277,21 +301,21 @@ func newPQColumn(c parquetColumn, schema *parquet.Schema, path []string, values 
 			pc.mode = pqStrings
 		}
 	}
-	pc.null = make([]bool, parquetBatch)
+	pc.null = make([]bool, batch)
 	switch pc.mode {
 	case pqInts:
-		pc.num = make([]int64, parquetBatch)
+		pc.num = make([]int64, batch)
 	case pqStrings:
-		pc.str = make([][]byte, parquetBatch)
-		pc.ent = make([]int32, parquetBatch)
+		pc.str = make([][]byte, batch)
+		pc.ent = make([]int32, batch)
 		switch pc.kind {
 		case kindAddr:
-			pc.addr = make([]netip.Addr, parquetBatch)
+			pc.addr = make([]netip.Addr, batch)
 		case kindAction, kindStatus:
-			pc.enum = make([]uint8, parquetBatch)
+			pc.enum = make([]uint8, batch)
 		}
 	default:
-		pc.vals = make([]parquet.Value, parquetBatch)
+		pc.vals = make([]parquet.Value, batch)
 	}
 	return pc
 }
@@ -750,6 +774,31 @@ func (c *pqColumn) text(k int) string {
 		return string(c.strAt(k))
 	}
 	return valueString(c.vals[k])
+}
+
+// checkParquetTrailer checks the magic numbers at both ends of the file
+// and that the footer length the trailer gives fits in the file:
+// parquet-go allocates that length before it compares it with the file's
+// size, so a corrupt length would cost gigabytes of memory.
+func checkParquetTrailer(r io.ReaderAt, size int64) error {
+	if size < 12 {
+		return fmt.Errorf("open parquet: %d bytes, too short for a Parquet file", size)
+	}
+	var head [4]byte
+	var tail [8]byte
+	if _, err := r.ReadAt(head[:], 0); err != nil {
+		return fmt.Errorf("open parquet: %w", err)
+	}
+	if _, err := r.ReadAt(tail[:], size-8); err != nil {
+		return fmt.Errorf("open parquet: %w", err)
+	}
+	if string(head[:]) != parquetMagic || string(tail[4:]) != parquetMagic {
+		return errors.New("open parquet: no PAR1 magic number at the end")
+	}
+	if n := int64(binary.LittleEndian.Uint32(tail[:4])); n > size-12 {
+		return fmt.Errorf("open parquet: footer of %d bytes in a file of %d", n, size)
+	}
+	return nil
 }
 
 // readValues fills vs from r, across pages.

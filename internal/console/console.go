@@ -60,8 +60,8 @@ type Options struct {
 	AccountID, Region string
 	// SessionTTL is how long a login lasts; 0 means DefaultSessionTTL.
 	SessionTTL time.Duration
-	// MaxEvents bounds how many CloudWatch Logs events one page reads; 0
-	// means DefaultMaxEvents.
+	// MaxEvents bounds how many CloudWatch Logs events or Kafka messages
+	// one page reads; 0 means DefaultMaxEvents.
 	MaxEvents int
 	Logger    *slog.Logger
 	// Now is the clock; nil means time.Now.

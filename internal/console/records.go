@@ -174,6 +174,8 @@ func (h *Handler) listDestination(ctx context.Context, r *http.Request, s *sessi
 		return nil
 	case "kinesis-data-firehose":
 		return h.listFirehose(ctx, r, s, rs)
+	case "kafka":
+		return h.listKafka(ctx, rs)
 	}
 	return apiError(http.StatusBadRequest, "UnsupportedOperation", "records of a %s destination cannot be read back here; read them where they are delivered", fl.DestinationType)
 }

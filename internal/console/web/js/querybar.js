@@ -13,7 +13,7 @@ export function recordParams(params) {
 // when there are no flow logs to choose from.
 export async function queryBar(view, page, title, id, params) {
   const {flowLogs} = await get('flowlogs');
-  const readable = flowLogs.filter(f => ['file', 's3', 'cloud-watch-logs', 'kinesis-data-firehose'].includes(f.destinationType));
+  const readable = flowLogs.filter(f => ['file', 's3', 'cloud-watch-logs', 'kinesis-data-firehose', 'kafka'].includes(f.destinationType));
   if (!id && readable.length) id = readable[0].id;
   const p = recordParams(params);
   const fl = flowLogs.find(f => f.id === id);
@@ -33,7 +33,7 @@ export async function queryBar(view, page, title, id, params) {
   h('div', {class: 'actions'}, h('button', {type: 'submit', id: 'qb-apply'}, 'Apply')));
   view.replaceChildren(h('h1', {}, title), form);
   if (!readable.length) {
-    append(view, h('p', {class: 'empty'}, 'No flow log delivers to a destination this console can read (file, s3, cloud-watch-logs, kinesis-data-firehose).'));
+    append(view, h('p', {class: 'empty'}, 'No flow log delivers to a destination this console can read (file, s3, cloud-watch-logs, kinesis-data-firehose, kafka).'));
     return null;
   }
   if (!fl) {

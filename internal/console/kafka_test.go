@@ -292,7 +292,9 @@ func TestRecordsOfKafka(t *testing.T) {
 		began := time.Now()
 		res, body := c.do("GET", "/console/api/flowlogs/"+id+"/records", nil, nil)
 		took := time.Since(began)
-		var got struct{ Error struct{ Code, Message string } }
+		var got struct {
+			Error struct{ Code, Message string }
+		}
 		json.Unmarshal([]byte(body), &got)
 		if res.StatusCode != tc.status || got.Error.Code != tc.code || !strings.Contains(got.Error.Message, id) {
 			t.Errorf("%s: %s %s", tc.url, res.Status, body)

@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/flowlog/flowlog/flow"
 	"github.com/flowlog/flowlog/internal/api/apitest"
@@ -309,6 +310,28 @@ func TestRecordsOfKafka(t *testing.T) {
 		}
 		t.Logf("%s: %v: %s", tc.url, took.Round(time.Millisecond), got.Error.Message)
 	}
+
+	// Brokers that list the topic and then never answer a fetch: the
+	// page ends kafkaIdleTimeout (10 s) after the last message.
+	stall, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "stalled"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stall.Close()
+	stallURL := "kafka://" + stall.ListenAddrs()[0] + "/stalled"
+	sfl := e.kafkaFlowLog(t, stallURL) // the VPC's second flow log
+	deliverToKafka(t, sfl, stall.ListenAddrs()[0], "stalled")
+	stall.ControlKey(kmsg.Fetch.Int16(), func(kmsg.Request) (kmsg.Response, error, bool) {
+		stall.KeepControl()
+		return nil, nil, true // no answer, the connection held open
+	})
+	began := time.Now()
+	res, body = c.do("GET", "/console/api/flowlogs/"+sfl.ID+"/records", nil, nil)
+	took := time.Since(began)
+	if res.StatusCode != http.StatusBadGateway || !strings.Contains(body, "flow log "+sfl.ID+"'s topic stalled on brokers "+stall.ListenAddrs()[0]+": the brokers sent nothing for 10s") || took > 14*time.Second {
+		t.Errorf("stalled fetches: %s after %v: %s", res.Status, took, body)
+	}
+	t.Logf("stalled fetches: %v: %s", took.Round(time.Millisecond), body)
 }
 
 // TestBrowserKafka shows a kafka flow log's records in headless

@@ -262,76 +262,93 @@ func TestRecordsOfKafka(t *testing.T) {
 	if page.Total+page.Stats.SkippedLines != 100 || !hasNote(page.Stats.Notes, "only the first 100 messages of topic vpc-flows are read") {
 		t.Errorf("capped at 100: %d records and %d unreadable lines, notes %q", page.Total, page.Stats.SkippedLines, page.Stats.Notes)
 	}
+}
 
-	// Brokers that refuse, brokers that do not answer, a missing topic.
+// TestKafkaBrokerFaults: brokers that refuse, brokers that do not
+// answer, a missing topic, and brokers that list the topic and then never
+// answer a fetch are each a page error naming the flow log and the
+// brokers, within seconds (the cases run side by side).
+func TestKafkaBrokerFaults(t *testing.T) {
+	t.Parallel()
+	apitest.RequireCLI(t)
+	_, brokers := kafkaTopic(t)
+	e := startEnv(t)
+	c := e.client(t)
+	c.mustLogin()
 	silent, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer silent.Close()
+	t.Cleanup(func() { silent.Close() })
 	go func() {
+		var held []net.Conn // open, never answered
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
 		for {
 			conn, err := silent.Accept()
 			if err != nil {
 				return
 			}
-			defer conn.Close() // held open, never answered
+			held = append(held, conn)
 		}
 	}()
-	for _, tc := range []struct {
-		resource  [2]string
-		url, code string
-		status    int
-		says      []string
-	}{
-		{[2]string{"Subnet", testSubnet}, "kafka://127.0.0.1:1/flows", "DestinationUnreadable", http.StatusBadGateway, []string{"topic flows on 127.0.0.1:1", "refused"}},
-		{[2]string{"Subnet", testSubnet}, "kafka://" + silent.Addr().String() + "/flows", "DestinationUnreadable", http.StatusBadGateway, []string{"brokers " + silent.Addr().String() + " did not answer within 5s"}},
-		{[2]string{"NetworkInterface", testENI}, "kafka://" + brokers + "/nope", "DestinationNotFound", http.StatusNotFound, []string{"delivers to topic nope on brokers " + brokers + ", which does not exist"}},
-	} {
-		id := e.createFlowLog(t, ec2.CreateFlowLogsInput{ResourceType: tc.resource[0], ResourceIDs: []string{tc.resource[1]}, TrafficType: "ALL",
-			LogDestinationType: "kafka", LogDestination: tc.url})
-		began := time.Now()
-		res, body := c.do("GET", "/console/api/flowlogs/"+id+"/records", nil, nil)
-		took := time.Since(began)
-		var got struct {
-			Error struct{ Code, Message string }
-		}
-		json.Unmarshal([]byte(body), &got)
-		if res.StatusCode != tc.status || got.Error.Code != tc.code || !strings.Contains(got.Error.Message, id) {
-			t.Errorf("%s: %s %s", tc.url, res.Status, body)
-		}
-		for _, s := range tc.says {
-			if !strings.Contains(got.Error.Message, s) {
-				t.Errorf("%s: %q does not say %q", tc.url, got.Error.Message, s)
-			}
-		}
-		if took > 7*time.Second {
-			t.Errorf("%s: the page took %v", tc.url, took)
-		}
-		t.Logf("%s: %v: %s", tc.url, took.Round(time.Millisecond), got.Error.Message)
-	}
-
-	// Brokers that list the topic and then never answer a fetch: the
-	// page ends kafkaIdleTimeout (10 s) after the last message.
+	// Brokers that list the topic, then hold every fetch unanswered.
 	stall, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "stalled"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stall.Close()
-	stallURL := "kafka://" + stall.ListenAddrs()[0] + "/stalled"
-	sfl := e.kafkaFlowLog(t, stallURL) // the VPC's second flow log
-	deliverToKafka(t, sfl, stall.ListenAddrs()[0], "stalled")
+	t.Cleanup(stall.Close)
+	stalled := e.kafkaFlowLog(t, "kafka://"+stall.ListenAddrs()[0]+"/stalled")
+	deliverToKafka(t, stalled, stall.ListenAddrs()[0], "stalled")
 	stall.ControlKey(kmsg.Fetch.Int16(), func(kmsg.Request) (kmsg.Response, error, bool) {
 		stall.KeepControl()
 		return nil, nil, true // no answer, the connection held open
 	})
-	began := time.Now()
-	res, body = c.do("GET", "/console/api/flowlogs/"+sfl.ID+"/records", nil, nil)
-	took := time.Since(began)
-	if res.StatusCode != http.StatusBadGateway || !strings.Contains(body, "flow log "+sfl.ID+"'s topic stalled on brokers "+stall.ListenAddrs()[0]+": the brokers sent nothing for 10s") || took > 14*time.Second {
-		t.Errorf("stalled fetches: %s after %v: %s", res.Status, took, body)
+
+	for _, tc := range []struct {
+		name      string
+		id        string // the flow log; "" creates one for url
+		resource  [2]string
+		url, code string
+		status    int
+		says      string
+		within    time.Duration
+	}{
+		{"refused", "", [2]string{"Subnet", testSubnet}, "kafka://127.0.0.1:1/flows", "DestinationUnreadable", http.StatusBadGateway,
+			"read topic flows on 127.0.0.1:1: unable to dial: dial tcp 127.0.0.1:1: connect: connection refused", time.Second},
+		{"silent", "", [2]string{"Subnet", testSubnet}, "kafka://" + silent.Addr().String() + "/flows", "DestinationUnreadable", http.StatusBadGateway,
+			"brokers " + silent.Addr().String() + " did not answer within 5s", 7 * time.Second},
+		{"missing topic", "", [2]string{"NetworkInterface", testENI}, "kafka://" + brokers + "/nope", "DestinationNotFound", http.StatusNotFound,
+			"delivers to topic nope on brokers " + brokers + ", which does not exist", time.Second},
+		{"stalled fetches", stalled.ID, [2]string{}, "", "DestinationUnreadable", http.StatusBadGateway,
+			"'s topic stalled on brokers " + stall.ListenAddrs()[0] + ": the brokers sent nothing for 10s (0 messages read)", 13 * time.Second},
+	} {
+		id := tc.id
+		if id == "" {
+			id = e.createFlowLog(t, ec2.CreateFlowLogsInput{ResourceType: tc.resource[0], ResourceIDs: []string{tc.resource[1]}, TrafficType: "ALL",
+				LogDestinationType: "kafka", LogDestination: tc.url})
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			began := time.Now()
+			res, body := c.do("GET", "/console/api/flowlogs/"+id+"/records", nil, nil)
+			took := time.Since(began)
+			var got struct {
+				Error struct{ Code, Message string }
+			}
+			json.Unmarshal([]byte(body), &got)
+			if res.StatusCode != tc.status || got.Error.Code != tc.code || !strings.Contains(got.Error.Message, id) || !strings.Contains(got.Error.Message, tc.says) {
+				t.Errorf("%s %s, want %d %s saying %q", res.Status, body, tc.status, tc.code, tc.says)
+			}
+			if took > tc.within {
+				t.Errorf("the page took %v, want at most %v", took, tc.within)
+			}
+			t.Logf("%v: %s", took.Round(time.Millisecond), got.Error.Message)
+		})
 	}
-	t.Logf("stalled fetches: %v: %s", took.Round(time.Millisecond), body)
 }
 
 // TestBrowserKafka shows a kafka flow log's records in headless

@@ -84,7 +84,11 @@ func (h *Handler) listKafka(ctx context.Context, rs *recordSet) error {
 	truncated := false
 	for _, in := range ins {
 		d, more, err := readMessages(ctx, in, h.opts.MaxEvents-countLines(data))
-		data = append(data, d...)
+		if data == nil {
+			data = d // the one input a topic lists: no copy
+		} else {
+			data = append(data, d...)
+		}
 		if err != nil {
 			if errors.Is(err, errKafkaIdle) {
 				return apiError(http.StatusBadGateway, "DestinationUnreadable", "read flow log %s's %s: the brokers sent nothing for %v (%d messages read)", fl.ID, where, kafkaIdleTimeout, countLines(data))

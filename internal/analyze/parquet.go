@@ -149,6 +149,9 @@ func readParquetColumns(ctx context.Context, ra io.ReaderAt, size int64, need fl
 	nExtra := len(format.Unknown())
 	var scratch []byte
 	rec := &rs.rec
+	for _, c := range used {
+		c.bind(rec)
+	}
 	for gi, rg := range pf.RowGroups() {
 		chunks := rg.ColumnChunks()
 		for _, c := range used {
@@ -192,15 +195,19 @@ func readParquetColumns(ctx context.Context, ra io.ReaderAt, size int64, need fl
 							rec.SetField(c.id, []byte("-")) // never an error
 							continue
 						}
-						switch c.kind {
-						case kindNumber:
-							setNumber(rec, c.id, uint64(c.num[k]))
-						case kindAddr:
-							setAddr(rec, c.id, c.addr[k])
-						case kindAction:
-							rec.Action = flow.Action(c.enum[k])
-						case kindStatus:
-							rec.LogStatus = flow.LogStatus(c.enum[k])
+						switch c.op {
+						case opU64:
+							*c.u64 = uint64(c.num[k])
+						case opI64:
+							*c.i64 = c.num[k]
+						case opU16:
+							*c.u16 = uint16(c.num[k])
+						case opU8:
+							*c.u8 = uint8(c.num[k])
+						case opAddr:
+							*c.ad = c.addr[k]
+						case opEnum:
+							*c.u8 = c.enum[k]
 						}
 						continue
 					}
@@ -224,6 +231,66 @@ func readParquetColumns(ctx context.Context, ra io.ReaderAt, size int64, need fl
 		closeAll()
 	}
 	return nil
+}
+
+// pqOp is how a simple batch's value goes into the record's field.
+type pqOp uint8
+
+const (
+	opNone pqOp = iota
+	opU64       // u64 = num
+	opI64       // i64 = num
+	opU16       // u16 = num
+	opU8        // u8 = num
+	opAddr      // ad = addr
+	opEnum      // u8 = enum
+)
+
+// bind points the column at its field of r, which every row of the
+// column's simple batches is set in.
+func (c *pqColumn) bind(r *flow.Record) {
+	c.op = opNone
+	switch c.kind {
+	case kindNumber:
+		switch c.id {
+		case flow.FieldPackets:
+			c.op, c.u64 = opU64, &r.Packets
+		case flow.FieldBytes:
+			c.op, c.u64 = opU64, &r.Bytes
+		case flow.FieldStart:
+			c.op, c.i64 = opI64, &r.Start
+		case flow.FieldEnd:
+			c.op, c.i64 = opI64, &r.End
+		case flow.FieldSrcPort:
+			c.op, c.u16 = opU16, &r.SrcPort
+		case flow.FieldDstPort:
+			c.op, c.u16 = opU16, &r.DstPort
+		case flow.FieldVersion:
+			c.op, c.u8 = opU8, &r.Version
+		case flow.FieldProtocol:
+			c.op, c.u8 = opU8, &r.Protocol
+		case flow.FieldTCPFlags:
+			c.op, c.u8 = opU8, &r.TCPFlags
+		case flow.FieldTrafficPath:
+			c.op, c.u8 = opU8, &r.TrafficPath
+		}
+	case kindAddr:
+		c.op = opAddr
+		switch c.id {
+		case flow.FieldSrcAddr:
+			c.ad = &r.SrcAddr
+		case flow.FieldDstAddr:
+			c.ad = &r.DstAddr
+		case flow.FieldPktSrcAddr:
+			c.ad = &r.PktSrcAddr
+		default:
+			c.ad = &r.PktDstAddr
+		}
+	case kindAction:
+		c.op, c.u8 = opEnum, (*uint8)(&r.Action)
+	case kindStatus:
+		c.op, c.u8 = opEnum, (*uint8)(&r.LogStatus)
+	}
 }
 
 // pqMode is how a column's values are decoded.
@@ -257,6 +324,14 @@ type pqColumn struct {
 	anyNull bool
 	addr    []netip.Addr
 	enum    []uint8
+	// op says which of u64, i64, u16, u8 or ad points at the field of the
+	// record that simple batches set (bind).
+	op  pqOp
+	u64 *uint64
+	i64 *int64
+	u16 *uint16
+	u8  *uint8
+	ad  *netip.Addr
 
 	// The column chunk being read.
 	pages parquet.Pages
@@ -359,6 +434,7 @@ func (c *pqColumn) fill(n int) error {
 		return nil
 	}
 	switch {
+	case c.op == opNone:
 	case c.mode == pqInts && c.kind == kindNumber:
 		c.simple = c.inRange(n, numberLimit(c.id))
 	case c.mode == pqStrings && (c.kind == kindAddr || c.kind == kindAction || c.kind == kindStatus):

@@ -204,7 +204,7 @@ func readParquetBoth(t *testing.T, data []byte, need flow.FieldSet, extra bool) 
 // reader over files shaped every way a writer may shape them: plain and
 // dictionary pages, a dictionary overflowing to plain pages within a
 // column chunk, many small pages per batch, data pages v1 and v2, delta
-// encodings, small row groups, and gzip, zstd or no compression. Both
+// encodings, small row groups, and gzip, zstd, snappy or no compression. Both
 // must see the same records, the same bad rows and the same errors, for
 // every field and for the few a report needs.
 func TestParquetColumnsAsValues(t *testing.T) {
@@ -220,7 +220,7 @@ func TestParquetColumnsAsValues(t *testing.T) {
 	}{
 		{"plain", false, nil},
 		{"plain small pages v2 gzip", false, []parquet.WriterOption{parquet.PageBufferSize(512), parquet.DataPageVersion(2), parquet.Compression(&parquet.Gzip)}},
-		{"delta", false, []parquet.WriterOption{parquet.DefaultEncodingFor(parquet.Int64, &parquet.DeltaBinaryPacked), parquet.DefaultEncodingFor(parquet.Int32, &parquet.DeltaBinaryPacked), parquet.DefaultEncodingFor(parquet.ByteArray, &parquet.DeltaByteArray), parquet.PageBufferSize(2048)}},
+		{"delta snappy", false, []parquet.WriterOption{parquet.Compression(&parquet.Snappy), parquet.DefaultEncodingFor(parquet.Int64, &parquet.DeltaBinaryPacked), parquet.DefaultEncodingFor(parquet.Int32, &parquet.DeltaBinaryPacked), parquet.DefaultEncodingFor(parquet.ByteArray, &parquet.DeltaByteArray), parquet.PageBufferSize(2048)}},
 		{"dictionary", true, []parquet.WriterOption{parquet.Compression(&parquet.Zstd)}},
 		{"dictionary small pages v1", true, []parquet.WriterOption{parquet.PageBufferSize(300), parquet.DataPageVersion(1)}},
 		{"dictionary overflows", true, []parquet.WriterOption{parquet.DictionaryMaxBytes(600), parquet.PageBufferSize(1000), parquet.DataPageVersion(1)}},

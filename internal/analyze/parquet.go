@@ -100,8 +100,8 @@ func fieldLikeName(s string) bool {
 // dictionary-encoded string column (addresses, actions, statuses: what
 // AWS and flowlog dictionary-encode) parsed once per row group rather than
 // once per row. Values read exactly as the text form's would
-// (setParquetValue). Columns of other physical types, or repeated ones,
-// go through parquet-go's value reader.
+// (setParquetValue). Columns of other physical types go through
+// parquet-go's value reader, a page at a time too.
 func readParquet(ctx context.Context, ra io.ReaderAt, size int64, need flow.FieldSet, extra bool, rs *recordStream) error {
 	return readParquetColumns(ctx, ra, size, need, extra, rs, false)
 }

@@ -30,24 +30,18 @@ bench/run --quick --no-install
 
 echo "== fuzz (short runs)"
 fuzztime="${FUZZTIME:-10s}"
+# Fuzzing runs on Go 1.27.3, which the go command fetches from the module
+# proxy (about 3 s): Go 1.26's fuzz coordinator fails a target now and then
+# with a bare "context deadline exceeded" as -fuzztime ends, having found
+# nothing (golang/go#75804, fixed in 1.27; 2 of 29 targets in one CI run).
+# The module stays on Go 1.26 for everything else.
+fuzzgo=(env GOTOOLCHAIN="${FUZZ_TOOLCHAIN:-go1.27.3}" go)
 # Every Fuzz target in the tree, run one at a time (go test -fuzz takes one).
 git grep -l '^func Fuzz' -- '*_test.go' | while read -r file; do
   pkg="./$(dirname "$file")"
   for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //'); do
     echo "-- $pkg $target"
-    # Go 1.26's fuzz coordinator can fail a target with a bare "context
-    # deadline exceeded" as -fuzztime ends (golang/go#75804, fixed in Go
-    # 1.27): that failure, with no failing input written, is run again
-    # (twice at most); any other failure fails the run.
-    for try in 1 2 3; do
-      out=$(go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg" 2>&1) && { echo "$out"; break; }
-      echo "$out"
-      if [ "$try" -lt 3 ] && grep -q 'context deadline exceeded' <<<"$out" && ! grep -q 'Failing input written to' <<<"$out"; then
-        echo "-- $pkg $target: the Go fuzz coordinator's deadline race (golang/go#75804), not a finding: running it again"
-        continue
-      fi
-      exit 1
-    done
+    "${fuzzgo[@]}" test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg"
   done
 done
 echo "== all checks passed"

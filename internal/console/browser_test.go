@@ -105,6 +105,17 @@ func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
+// login signs in with the test keys and waits for the console to be ready.
+func (b *browser) login() {
+	b.t.Helper()
+	b.do("login",
+		chromedp.Navigate(b.base+"/"),
+		chromedp.WaitVisible(chromedp.ID("access_key_id")),
+		chromedp.SendKeys(chromedp.ID("access_key_id"), apitest.AccessKey),
+		chromedp.SendKeys(chromedp.ID("secret_access_key"), apitest.SecretKey+kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"]`)))
+}
+
 func (b *browser) text(sel string) string {
 	b.t.Helper()
 	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel)))

@@ -17,7 +17,6 @@ import (
 	awsfirehose "github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/chromedp/chromedp"
-	"github.com/chromedp/chromedp/kb"
 
 	"github.com/flowlog/flowlog/flow"
 	"github.com/flowlog/flowlog/internal/api/apitest"
@@ -213,12 +212,7 @@ func TestBrowserFirehose(t *testing.T) {
 	foreign := e.createFlowLog(t, ec2.CreateFlowLogsInput{ResourceType: "Subnet", ResourceIDs: []string{testSubnet}, TrafficType: "ALL",
 		LogDestinationType: "kinesis-data-firehose", LogDestination: "arn:aws:firehose:" + apitest.Region + ":111122223333:deliverystream/flows"})
 	b := newBrowser(t, e.srv.URL)
-	b.do("login",
-		chromedp.Navigate(b.base+"/"),
-		chromedp.WaitVisible(chromedp.ID("access_key_id")),
-		chromedp.SendKeys(chromedp.ID("access_key_id"), apitest.AccessKey),
-		chromedp.SendKeys(chromedp.ID("secret_access_key"), apitest.SecretKey+kb.Enter),
-		chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"]`)))
+	b.login()
 	b.do("records",
 		chromedp.Navigate(b.base+"/#/records/"+fl.ID),
 		chromedp.WaitVisible(chromedp.CSS("#records-table tbody tr")))

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/chromedp/chromedp/kb"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -360,12 +359,7 @@ func TestBrowserKafka(t *testing.T) {
 	fl := e.kafkaFlowLog(t, "kafka://"+brokers+"/vpc-flows")
 	n := deliverToKafka(t, fl, brokers, "vpc-flows")
 	b := newBrowser(t, e.srv.URL)
-	b.do("login",
-		chromedp.Navigate(b.base+"/"),
-		chromedp.WaitVisible(chromedp.ID("access_key_id")),
-		chromedp.SendKeys(chromedp.ID("access_key_id"), apitest.AccessKey),
-		chromedp.SendKeys(chromedp.ID("secret_access_key"), apitest.SecretKey+kb.Enter),
-		chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"]`)))
+	b.login()
 	b.do("records",
 		chromedp.Navigate(b.base+"/#/records/"+fl.ID),
 		chromedp.WaitVisible(chromedp.CSS("#records-table tbody tr")))

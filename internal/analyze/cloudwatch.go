@@ -244,16 +244,11 @@ func (s *cwSource) open(ctx context.Context) (io.ReadCloser, error) {
 	first := s.first
 	s.first = nil
 	s.mu.Unlock()
-	ctx, cancel := context.WithCancel(ctx)
-	r := &pageReader{ctx: ctx, cancel: cancel, pages: make(chan linePage, 1), done: make(chan struct{}), finish: s.c.prog.end}
-	s.c.prog.start()
 	// One page is fetched ahead while the last is parsed: at most three
 	// pages (about 1 MB each) are held, whatever the group's size.
-	go func() {
-		defer close(r.done)
-		s.fetch(ctx, first, r.pages)
-	}()
-	return r, nil
+	return startPageReader(ctx, s.c.prog, func(ctx context.Context, pages chan<- linePage) {
+		s.fetch(ctx, first, pages)
+	}), nil
 }
 
 // fetch sends the pages of the group to pages, beginning with first when
@@ -337,6 +332,20 @@ type pageReader struct {
 	err    error
 	finish func() // called once by Close; may be nil
 	closed bool
+}
+
+// startPageReader runs fetch in a goroutine of its own, sending pages
+// to the reader it returns (one page buffered: fetched ahead while the
+// last is read), and counts the read in prog from now until Close.
+func startPageReader(ctx context.Context, prog *streamProgress, fetch func(ctx context.Context, pages chan<- linePage)) *pageReader {
+	ctx, cancel := context.WithCancel(ctx)
+	r := &pageReader{ctx: ctx, cancel: cancel, pages: make(chan linePage, 1), done: make(chan struct{}), finish: prog.end}
+	prog.start()
+	go func() {
+		defer close(r.done)
+		fetch(ctx, r.pages)
+	}()
+	return r
 }
 
 func (r *pageReader) Read(p []byte) (int, error) {

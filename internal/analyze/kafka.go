@@ -181,13 +181,8 @@ func listOffsets(ctx context.Context, cl *kgo.Client, topic string, ids []int32,
 // open consumes the partitions' offsets fixed by list, a fetch at a time,
 // and streams the message values as lines.
 func (t *kafkaTopic) open(ctx context.Context) (io.ReadCloser, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	r := &pageReader{ctx: ctx, cancel: cancel, pages: make(chan linePage, 1), done: make(chan struct{}), finish: t.k.prog.end}
 	if len(t.partitions) == 0 {
-		close(r.done)
-		r.err = io.EOF
-		r.finish = nil
-		return r, nil
+		return io.NopCloser(bytes.NewReader(nil)), nil
 	}
 	offsets := map[int32]kgo.Offset{}
 	for _, p := range t.partitions {
@@ -200,16 +195,12 @@ func (t *kafkaTopic) open(ctx context.Context) (io.ReadCloser, error) {
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxBytes(8<<20))...)
 	if err != nil {
-		cancel()
 		return nil, fmt.Errorf("kafka brokers %s: %w", strings.Join(t.brokers, ","), err)
 	}
-	t.k.prog.start()
-	go func() {
-		defer close(r.done)
+	return startPageReader(ctx, t.k.prog, func(ctx context.Context, pages chan<- linePage) {
 		defer cl.Close()
-		t.consume(ctx, cl, r.pages)
-	}()
-	return r, nil
+		t.consume(ctx, cl, pages)
+	}), nil
 }
 
 // consume sends the values of each fetch as a page of lines until every

@@ -169,12 +169,15 @@ func (o *analyzeOptions) prepare(cmd *cobra.Command, io streams, args []string, 
 		}
 		args = []string{"-"}
 	}
+	// Log groups and topics have no size for a bar: their count of events
+	// shows after a second of reading, at once with --progress always.
+	streamDelay := time.Second
+	if o.progress == "always" {
+		streamDelay = 0
+	}
 	for _, a := range args {
 		if analyze.IsCloudWatch(a) && r.lister.CloudWatch == nil {
-			cc := analyze.CloudWatchConfig{EndpointURL: o.endpointURL, Region: o.region, Progress: rc.Progress, ProgressDelay: time.Second}
-			if o.progress == "always" {
-				cc.ProgressDelay = 0
-			}
+			cc := analyze.CloudWatchConfig{EndpointURL: o.endpointURL, Region: o.region, Progress: rc.Progress, ProgressDelay: streamDelay}
 			cw, err := analyze.NewCloudWatch(ctx, cc)
 			if err != nil {
 				stop()
@@ -183,11 +186,7 @@ func (o *analyzeOptions) prepare(cmd *cobra.Command, io streams, args []string, 
 			r.lister.CloudWatch = cw
 		}
 		if strings.HasPrefix(a, analyze.KafkaScheme) && r.lister.Kafka == nil {
-			kc := analyze.KafkaConfig{Progress: rc.Progress, ProgressDelay: time.Second}
-			if o.progress == "always" {
-				kc.ProgressDelay = 0
-			}
-			r.lister.Kafka = analyze.NewKafka(kc)
+			r.lister.Kafka = analyze.NewKafka(analyze.KafkaConfig{Progress: rc.Progress, ProgressDelay: streamDelay})
 		}
 		if strings.HasPrefix(a, "s3://") && r.lister.S3 == nil {
 			s3, err := analyze.NewS3(ctx, analyze.S3Config{EndpointURL: o.endpointURL, Region: o.region, NoSignRequest: o.noSignRequest})

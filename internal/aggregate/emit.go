@@ -139,40 +139,13 @@ func (t *Table) emitWindow(ws *window) {
 	w := ws.start
 
 	// Sort the records, making their interfaces known on the way (they get
-	// no NODATA here: they have records) and marking them as seen. A new
-	// interface shifts the ranks after it, so the pass starts over then
-	// (only the first windows an interface appears in). Ranks are 16 bits
-	// in the key: with more interfaces than that, every key is zero and
-	// compareEntries does all the work.
+	// no NODATA here: they have records) and marking them as seen.
 	for _, sk := range ws.skips {
 		t.interfaceIndex(sk.iface)
 	}
 	t.gen++
-	var order []sortItem
-	for {
-		known := len(t.ifaces)
-		ranked := known <= 1<<16
-		order = slices.Grow(t.order[:0], ws.count)
-		lastIface, lastIdx := uint32(0), -1
-		for id := ws.head; id != noEntry; {
-			e := t.at(id)
-			if iface := e.iface(); lastIdx < 0 || iface != lastIface {
-				lastIface, lastIdx = iface, t.interfaceIndex(iface)
-				t.ifaceSeen[lastIdx] = t.gen
-			}
-			it := sortItem{id: id}
-			if ranked {
-				it.hi, it.lo = sortKey(e, uint16(lastIdx))
-			}
-			order = append(order, it)
-			id = e.next
-		}
-		t.order = order
-		if len(t.ifaces) == known {
-			break
-		}
-	}
-	order = t.sortRecords(order)
+	order := t.collectRecords(ws)
+	t.sortRecords(order)
 
 	// SKIPDATA and NODATA records, by interface.
 	// Every interface with skipped packets is known by now, and skips are

@@ -154,6 +154,40 @@ func measureFill(t testing.TB, keys []flow.Key) float64 {
 	return float64(after.heapAlloc-before.heapAlloc) / float64(len(keys))
 }
 
+// TestMemoryAtClose measures what closing a window of 400 k records adds
+// to the live heap of the table that holds them, as flowlog read closes it
+// (in chunks of 256 records): the sort's 24-byte item per record, its
+// bounded scratch and one chunk. Sorting through a second array of items
+// would add 24 bytes more per record.
+func TestMemoryAtClose(t *testing.T) {
+	const n = 400_000
+	keys := makeKeys(n)
+	var filled, closing runtimeMem
+	tab, err := New(Config{Interval: 600}, func(int64, []Closed) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.EmitChunks(256, func(_ int64, chunk []Closed, _ bool) {
+		if closing.heapAlloc == 0 {
+			closing.read()
+		}
+	})
+	for _, k := range keys {
+		tab.Add(k, 1_700_000_000, 100, 0, 0)
+	}
+	filled.read()
+	tab.Flush()
+	runtime.KeepAlive(tab)
+	perFlow := float64(closing.heapAlloc-filled.heapAlloc) / n
+	t.Logf("closing the window adds %.1f bytes per record", perFlow)
+	if perFlow > 32 {
+		t.Errorf("closing the window adds %.1f bytes per record, budget 32", perFlow)
+	}
+	if perFlow < float64(unsafe.Sizeof(sortItem{})) {
+		t.Errorf("%.1f bytes per record is less than a sort item: the measurement is broken", perFlow)
+	}
+}
+
 func BenchmarkTableMemory(b *testing.B) {
 	for _, n := range []int{100_000, 1_000_000} {
 		b.Run(fmt.Sprintf("flows=%d", n), func(b *testing.B) {

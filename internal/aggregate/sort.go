@@ -20,7 +20,8 @@ import (
 // holds everything but the protocol's low bits and the action, so ties are
 // rare. Large windows are sorted by radix on the key's first 64 bits (start,
 // interface, source family and 36 source bits), then each run that shares
-// them by comparison: a window closing is about O(n).
+// them by comparison: a window closing is about O(n), and its sort needs
+// no memory per record beyond the 24-byte item (see collectRecords).
 
 // sortItem is one record of the window being emitted.
 type sortItem struct {
@@ -79,13 +80,94 @@ func sortKey(e *entry, rank uint16) (hi, lo uint64) {
 	return b.hi, b.lo
 }
 
-// radixMin is the window size from which radix sort beats pdqsort.
+// bucketOf returns the top bucketBits bits of sortKey(e, rank).
+func bucketOf(e *entry, rank uint16) uint64 {
+	return uint64(e.first)<<(bucketBits-10) | uint64(rank)>>(16-(bucketBits-10))
+}
+
+// radixMin is the size from which radix sort beats pdqsort.
 const radixMin = 256
 
-// sortRecords sorts items by key, then by compareEntries among equal keys.
-// It uses t.sortTmp as scratch and returns the sorted slice, which is items
-// or the scratch (t.order and t.sortTmp swap roles then).
-func (t *Table) sortRecords(items []sortItem) []sortItem {
+// bucketBits is how many top bits of the key's hi word collectRecords
+// distributes by: the start offset (10 bits) and the interface rank's
+// first 2 (for one interface, the start second).
+const bucketBits = 12
+
+// maxScratch bounds, in items, the scratch the radix sort copies through
+// (1.5 MiB). Larger buckets are first split in place, by their next byte.
+const maxScratch = 1 << 16
+
+// collectRecords returns window ws's records with their keys, already
+// distributed by the keys' top bucketBits bits (t.bucketCounts holds the
+// end of each bucket): a first pass over the window's entries counts the
+// buckets, the second puts each item in its place. Distributing out of an
+// array of the unsorted items would need a second array of them: 24 more
+// bytes per record of the window while it closes.
+//
+// The first pass also makes the records' interfaces known and marks them
+// seen. A new interface shifts the ranks after it, so that pass starts over
+// then (only in the first windows an interface appears in). Ranks are 16
+// bits in the key: with more interfaces than that, every key is zero and
+// compareEntries does all the work.
+func (t *Table) collectRecords(ws *window) []sortItem {
+	if t.bucketCounts == nil {
+		t.bucketCounts = new([1 << bucketBits]uint32)
+	}
+	counts := t.bucketCounts
+	var ranked bool
+	for {
+		known := len(t.ifaces)
+		ranked = known <= 1<<16
+		clear(counts[:])
+		lastIface, rank := uint32(0), -1
+		for id := ws.head; id != noEntry; {
+			e := t.at(id)
+			if iface := e.iface(); rank < 0 || iface != lastIface {
+				lastIface, rank = iface, t.interfaceIndex(iface)
+				t.ifaceSeen[rank] = t.gen
+			}
+			if ranked {
+				counts[bucketOf(e, uint16(rank))]++
+			}
+			id = e.next
+		}
+		if len(t.ifaces) == known {
+			break
+		}
+	}
+	if !ranked {
+		counts[0] = uint32(ws.count)
+	}
+	var sum uint32
+	for i, n := range counts {
+		counts[i] = sum
+		sum += n
+	}
+
+	order := slices.Grow(t.order[:0], ws.count)[:ws.count]
+	lastIface, rank := uint32(0), -1
+	for id := ws.head; id != noEntry; {
+		e := t.at(id)
+		it := sortItem{id: id}
+		if ranked {
+			if iface := e.iface(); rank < 0 || iface != lastIface {
+				lastIface, rank = iface, t.interfaceIndex(iface)
+			}
+			it.hi, it.lo = sortKey(e, uint16(rank))
+		}
+		b := it.hi >> (64 - bucketBits)
+		order[counts[b]] = it
+		counts[b]++
+		id = e.next
+	}
+	t.order = order
+	// counts[b] is now the end of bucket b.
+	return order
+}
+
+// sortRecords sorts the items of collectRecords in place by key, then by
+// compareEntries among equal keys.
+func (t *Table) sortRecords(items []sortItem) {
 	if len(items) < radixMin {
 		slices.SortFunc(items, func(a, b sortItem) int {
 			if c := cmp.Compare(a.hi, b.hi); c != 0 {
@@ -96,21 +178,25 @@ func (t *Table) sortRecords(items []sortItem) []sortItem {
 			}
 			return compareEntries(t.at(a.id), t.at(b.id))
 		})
-		return items
+		return
 	}
-	t.sortTmp = slices.Grow(t.sortTmp[:0], len(items))[:len(items)]
-	sorted, spare := t.bucketSort(items, t.sortTmp)
-	t.order, t.sortTmp = sorted[:0], spare[:0]
+	start := uint32(0)
+	for _, end := range t.bucketCounts {
+		if end-start > 1 {
+			t.sortHi(items[start:end], 8-bucketBits/8)
+		}
+		start = end
+	}
 
 	// The radix sort orders by hi only; runs of equal hi (records of one
 	// source, interface and start second) are ordered by lo, then in full.
-	for i := 0; i < len(sorted); {
+	for i := 0; i < len(items); {
 		j := i + 1
-		for j < len(sorted) && sorted[j].hi == sorted[i].hi {
+		for j < len(items) && items[j].hi == items[i].hi {
 			j++
 		}
 		if j-i > 1 {
-			slices.SortFunc(sorted[i:j], func(a, b sortItem) int {
+			slices.SortFunc(items[i:j], func(a, b sortItem) int {
 				if c := cmp.Compare(a.lo, b.lo); c != 0 {
 					return c
 				}
@@ -119,58 +205,78 @@ func (t *Table) sortRecords(items []sortItem) []sortItem {
 		}
 		i = j
 	}
-	return sorted
 }
 
-// bucketBits is how many top bits of the key's hi word bucketSort
-// distributes by: the start offset (10 bits) and the interface rank's
-// first 2.
-const bucketBits = 12
-
-// bucketSort sorts by the keys' hi word: one pass distributes the items
-// into tmp by the top bucketBits bits (for one interface, by start
-// second), then each bucket is sorted on its own, by radix while it is
-// in the cache. An LSD radix sort over the whole window made seven passes
-// over memory. It returns the sorted slice (tmp) and the other one.
-func (t *Table) bucketSort(a, tmp []sortItem) (sorted, spare []sortItem) {
-	if t.bucketCounts == nil {
-		t.bucketCounts = new([1 << bucketBits]uint32)
-	}
-	counts := t.bucketCounts
-	clear(counts[:])
-	for i := range a {
-		counts[a[i].hi>>(64-bucketBits)]++
-	}
-	var sum uint32
-	for i, n := range counts {
-		counts[i] = sum
-		sum += n
-	}
-	for i := range a {
-		b := a[i].hi >> (64 - bucketBits)
-		tmp[counts[b]] = a[i]
-		counts[b]++
-	}
-	// counts[b] is now the end of bucket b.
-	start := uint32(0)
-	for _, end := range counts {
-		if end-start > 1 {
-			bucket, scratch := tmp[start:end], a[start:end]
-			if len(bucket) < radixMin {
-				slices.SortFunc(bucket, func(x, y sortItem) int { return cmp.Compare(x.hi, y.hi) })
-			} else if got, _ := t.radixSort(bucket, scratch, 8-bucketBits/8); &got[0] != &bucket[0] {
-				copy(bucket, got)
-			}
+// sortHi sorts a by the low bytes bytes of the keys' hi word (the bytes
+// above are the same in every item): by pdqsort when small, by radix
+// through t.sortTmp up to maxScratch items, and beyond that by splitting
+// it in place on its top byte first.
+func (t *Table) sortHi(a []sortItem, bytes int) {
+	switch {
+	case bytes == 0:
+	case len(a) < radixMin:
+		slices.SortFunc(a, func(x, y sortItem) int { return cmp.Compare(x.hi, y.hi) })
+	case len(a) <= maxScratch:
+		t.sortTmp = slices.Grow(t.sortTmp[:0], len(a))[:len(a)]
+		if got := t.radixSort(a, t.sortTmp, bytes); &got[0] != &a[0] {
+			copy(a, got)
 		}
-		start = end
+	default:
+		t.splitHi(a, bytes)
 	}
-	return tmp, a
+}
+
+// splitHi sorts a in place by the highest of its low bytes bytes that is
+// not the same in every item (American flag sort: each item is swapped
+// straight into its bucket's next free place), then each bucket by the
+// bytes below it.
+func (t *Table) splitHi(a []sortItem, bytes int) {
+	or, and := uint64(0), ^uint64(0)
+	for i := range a {
+		or |= a[i].hi
+		and &= a[i].hi
+	}
+	for bytes > 0 && byte((or^and)>>(8*(bytes-1))) == 0 {
+		bytes--
+	}
+	if bytes == 0 {
+		return
+	}
+	shift := 8 * uint(bytes-1)
+	var next, end [256]int
+	for i := range a {
+		end[byte(a[i].hi>>shift)]++
+	}
+	sum := 0
+	for d, n := range end {
+		next[d] = sum
+		sum += n
+		end[d] = sum
+	}
+	for d := range next {
+		for next[d] < end[d] {
+			it := a[next[d]]
+			for to := byte(it.hi >> shift); int(to) != d; to = byte(it.hi >> shift) {
+				a[next[to]], it = it, a[next[to]]
+				next[to]++
+			}
+			a[next[d]] = it
+			next[d]++
+		}
+	}
+	start := 0
+	for _, e := range end {
+		if e-start > 1 {
+			t.sortHi(a[start:e], bytes-1)
+		}
+		start = e
+	}
 }
 
 // radixSort is an LSD radix sort on the low bytes bytes of the keys' hi
 // word, skipping bytes that are the same in every item. It returns the
-// sorted slice and the other one.
-func (t *Table) radixSort(a, tmp []sortItem, bytes int) (sorted, spare []sortItem) {
+// sorted slice: a or tmp.
+func (t *Table) radixSort(a, tmp []sortItem, bytes int) []sortItem {
 	counts := &t.radixCounts
 	*counts = [8][256]uint32{}
 	for i := range a {
@@ -198,5 +304,5 @@ func (t *Table) radixSort(a, tmp []sortItem, bytes int) (sorted, spare []sortIte
 		}
 		src, dst = dst, src
 	}
-	return src, dst
+	return src
 }

@@ -738,6 +738,48 @@ func TestSortLargeWindows(t *testing.T) {
 	}
 }
 
+// TestSortHugeBuckets sorts windows whose records mostly share the sort
+// key's top bits (one start second, one interface): buckets beyond the
+// radix sort's scratch are split in place first. The sources are IPv4
+// addresses over two /16s (the split's byte varies), and IPv6 addresses of
+// one /64 (the bytes after the bucket bits are all equal, so the split
+// moves on to lower ones), against the reference's plain sort.
+func TestSortHugeBuckets(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	var events []event
+	for i := range 2 * maxScratch {
+		k := tcp(netip.AddrFrom4([4]byte{10, byte(i & 1), byte(r.IntN(256)), byte(r.IntN(256))}), v4b, uint16(r.IntN(8)), 80)
+		events = append(events, event{packet: packet{key: k, ts: 7, length: 1}})
+	}
+	for range maxScratch + maxScratch/2 {
+		var a [16]byte
+		a[0], a[1], a[14], a[15] = 0x20, 0x01, byte(r.IntN(256)), byte(r.IntN(256))
+		k := tcp(netip.AddrFrom16(a), v6b, uint16(r.IntN(4)), 443)
+		events = append(events, event{packet: packet{key: k, ts: 600 + 9, length: 1}})
+	}
+	got, want, tab := run(t, Config{Interval: 600}, events)
+	diffOutputs(t, got, want)
+	if s := tab.Stats(); s.Records < maxScratch*2 {
+		t.Fatalf("only %d records: no bucket was larger than the scratch", s.Records)
+	}
+}
+
+// TestBucketOf checks that the bucket collectRecords files a record under
+// is the top of its sort key, for every start offset and the ranks around
+// each bucket boundary.
+func TestBucketOf(t *testing.T) {
+	for first := range uint16(1024) {
+		for _, rank := range []uint16{0, 1, 1<<14 - 1, 1 << 14, 1<<15 + 3, 1<<16 - 1} {
+			e := entry{first: first, fam: famV6 | famV4<<2}
+			e.src.hi, e.src.lo = ^uint64(0), ^uint64(0)
+			hi, _ := sortKey(&e, rank)
+			if got, want := bucketOf(&e, rank), hi>>(64-bucketBits); got != want {
+				t.Fatalf("first %d rank %d: bucket %#x, key starts %#x", first, rank, got, want)
+			}
+		}
+	}
+}
+
 // TestSortManyInterfaces has more interfaces than the sort key's 16-bit
 // rank holds: the sort falls back to comparing entries.
 func TestSortManyInterfaces(t *testing.T) {

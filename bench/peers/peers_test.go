@@ -374,6 +374,31 @@ func TestMemoryPerFlow(t *testing.T) {
 		t.Error("corpus inputs are not generated pairs")
 	}
 
+	b.Reset()
+	writeMemoryTargets(&b, rec)
+	for _, want := range []string{
+		"| peak RSS per flow ≤ the leanest peer's | gen-1M-10k → gen-1M-1M | flowlog 105 B, leanest softflowd 294 B | met |",
+		"| ≤ 128 B per flow (design.md; peak RSS) | gen-1M-10k → gen-1M-1M | flowlog 105 B | met |",
+		"| private memory per flow ≤ the leanest peer's | gen-1M-10k → gen-1M-1M | flowlog 52 B, leanest softflowd 147 B | met |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("memory targets lack %q:\n%s", want, b.String())
+		}
+	}
+	// flowlog at 300 MiB and softflowd at 200 MiB for 1 M flows: 283 B per
+	// flow against 199, and over the design's 128.
+	rec.Inputs[0] = input("gen-1M-1M", 1_010_000, 300<<20, 200<<20)
+	b.Reset()
+	writeMemoryTargets(&b, rec)
+	for _, want := range []string{
+		"| peak RSS per flow ≤ the leanest peer's | gen-1M-10k → gen-1M-1M | flowlog 283 B, leanest softflowd 199 B | **missed** |",
+		"| ≤ 128 B per flow (design.md; peak RSS) | gen-1M-10k → gen-1M-1M | flowlog 283 B | **missed** |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("memory targets lack %q:\n%s", want, b.String())
+		}
+	}
+
 	// With no pair of generated inputs there is no section.
 	b.Reset()
 	writeMemoryPerFlow(&b, Record{Inputs: rec.Inputs[:1]})

@@ -148,7 +148,90 @@ func writeTargets(b *strings.Builder, rec Record) {
 			p("| flowlog agrees with the truth exactly | %s | packets, bytes, flows, records, NODATA all equal | met |\n", ir.Input.Name)
 		}
 	}
+	writeMemoryTargets(b, rec)
 	p("\n")
+}
+
+// memoryPair is two generated inputs of the same packet count, with the
+// fewest and the most unidirectional flows.
+type memoryPair struct{ few, many *InputResult }
+
+func memoryPairs(rec Record) []memoryPair {
+	var pairs []memoryPair
+	for i := range rec.Inputs {
+		in := &rec.Inputs[i]
+		if !strings.HasPrefix(in.Input.Source, "generated") {
+			continue
+		}
+		j := slices.IndexFunc(pairs, func(q memoryPair) bool { return q.few.Input.Truth.Packets == in.Input.Truth.Packets })
+		switch {
+		case j < 0:
+			pairs = append(pairs, memoryPair{in, in})
+		case in.Input.Truth.Keys < pairs[j].few.Input.Truth.Keys:
+			pairs[j].few = in
+		case in.Input.Truth.Keys > pairs[j].many.Input.Truth.Keys:
+			pairs[j].many = in
+		}
+	}
+	return slices.DeleteFunc(pairs, func(q memoryPair) bool { return q.few == q.many })
+}
+
+// name is the pair as the report names it.
+func (q memoryPair) name() string { return q.few.Input.Name + " → " + q.many.Input.Name }
+
+// perFlow is the growth of a tool's memory (peak RSS or private, by
+// measure) from the pair's few-flow input to its many-flow one, in bytes
+// per added flow; ok is false when the tool did not run on both or the
+// measure is missing.
+func (q memoryPair) perFlow(tool string, measure func(toolStats) stat) (few, many stat, bytes float64, ok bool) {
+	a, okA := q.few.find(tool)
+	z, okZ := q.many.find(tool)
+	if !okA || !okZ || len(a.Runs) == 0 || len(z.Runs) == 0 {
+		return stat{}, stat{}, 0, false
+	}
+	few = measure(a.stats(q.few.Input.Truth.Packets))
+	many = measure(z.stats(q.many.Input.Truth.Packets))
+	if !few.ok() || !many.ok() {
+		return few, many, 0, false
+	}
+	added := float64(q.many.Input.Truth.Keys) - float64(q.few.Input.Truth.Keys)
+	return few, many, (many.Median - few.Median) / added, true
+}
+
+func peakRSS(s toolStats) stat { return s.RSS }
+func private(s toolStats) stat { return s.Private }
+
+// writeMemoryTargets checks issue 8's memory target per flow, and
+// design.md's 128 bytes per active flow, on each pair: what a tool's
+// memory grows by with the flows, its start-up cost left out.
+func writeMemoryTargets(b *strings.Builder, rec Record) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	for _, q := range memoryPairs(rec) {
+		for _, m := range []struct {
+			what    string
+			measure func(toolStats) stat
+		}{{"peak RSS", peakRSS}, {"private memory", private}} {
+			_, _, fl, ok := q.perFlow("flowlog", m.measure)
+			if !ok {
+				continue
+			}
+			best, bestName := math.Inf(1), ""
+			for _, tr := range q.few.Tools {
+				if tr.Tool == "flowlog" {
+					continue
+				}
+				if _, _, v, ok := q.perFlow(tr.Tool, m.measure); ok && v < best {
+					best, bestName = v, tr.Tool
+				}
+			}
+			if bestName != "" {
+				p("| %s per flow ≤ the leanest peer's | %s | flowlog %.0f B, leanest %s %.0f B | %s |\n", m.what, q.name(), fl, bestName, best, verdict(fl <= best))
+			}
+			if m.what == "peak RSS" {
+				p("| ≤ 128 B per flow (design.md; peak RSS) | %s | flowlog %.0f B | %s |\n", q.name(), fl, verdict(fl <= 128))
+			}
+		}
+	}
 }
 
 // writeMemoryPerFlow separates each tool's memory into what grows with
@@ -158,24 +241,7 @@ func writeTargets(b *strings.Builder, rec Record) {
 // in which a small input measures little but the start.
 func writeMemoryPerFlow(b *strings.Builder, rec Record) {
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
-	type pair struct{ few, many *InputResult }
-	var pairs []pair
-	for i := range rec.Inputs {
-		in := &rec.Inputs[i]
-		if !strings.HasPrefix(in.Input.Source, "generated") {
-			continue
-		}
-		j := slices.IndexFunc(pairs, func(q pair) bool { return q.few.Input.Truth.Packets == in.Input.Truth.Packets })
-		switch {
-		case j < 0:
-			pairs = append(pairs, pair{in, in})
-		case in.Input.Truth.Keys < pairs[j].few.Input.Truth.Keys:
-			pairs[j].few = in
-		case in.Input.Truth.Keys > pairs[j].many.Input.Truth.Keys:
-			pairs[j].many = in
-		}
-	}
-	pairs = slices.DeleteFunc(pairs, func(q pair) bool { return q.few == q.many })
+	pairs := memoryPairs(rec)
 	if len(pairs) == 0 {
 		return
 	}
@@ -186,21 +252,20 @@ func writeMemoryPerFlow(b *strings.Builder, rec Record) {
 	p("before reading a packet (see the notes).\n\n")
 	p("| tool | inputs | peak RSS at few flows | peak RSS at many flows | peak RSS per flow | private per flow |\n|---|---|---|---|---|---|\n")
 	for _, q := range pairs {
-		added := float64(q.many.Input.Truth.Keys) - float64(q.few.Input.Truth.Keys)
 		for _, tr := range q.few.Tools {
-			other, ok := q.many.find(tr.Tool)
-			if !ok || len(tr.Runs) == 0 || len(other.Runs) == 0 {
+			few, many, rss, ok := q.perFlow(tr.Tool, peakRSS)
+			if !few.ok() || !many.ok() {
 				continue
 			}
-			few, many := tr.stats(q.few.Input.Truth.Packets), other.stats(q.many.Input.Truth.Packets)
-			perFlow := func(a, b stat) string {
-				if !a.ok() || !b.ok() {
+			perFlow := func(v float64, ok bool) string {
+				if !ok {
 					return "–"
 				}
-				return fmt.Sprintf("%.0f B", (b.Median-a.Median)/added)
+				return fmt.Sprintf("%.0f B", v)
 			}
-			p("| %s | %s → %s | %s | %s | %s | %s |\n", tr.Tool, q.few.Input.Name, q.many.Input.Name,
-				mib(few.RSS.Median), mib(many.RSS.Median), perFlow(few.RSS, many.RSS), perFlow(few.Private, many.Private))
+			_, _, priv, privOK := q.perFlow(tr.Tool, private)
+			p("| %s | %s | %s | %s | %s | %s |\n", tr.Tool, q.name(),
+				mib(few.Median), mib(many.Median), perFlow(rss, ok), perFlow(priv, privOK))
 		}
 	}
 	p("\n")

@@ -177,7 +177,9 @@ func (o *analyzeOptions) prepare(cmd *cobra.Command, io streams, args []string, 
 	}
 	for _, a := range args {
 		if analyze.IsCloudWatch(a) && r.lister.CloudWatch == nil {
-			cc := analyze.CloudWatchConfig{EndpointURL: o.endpointURL, Region: o.region, Progress: rc.Progress, ProgressDelay: streamDelay}
+			// Only --follow lists as it reads (list is false): its log
+			// groups are polled for new events.
+			cc := analyze.CloudWatchConfig{EndpointURL: o.endpointURL, Region: o.region, Progress: rc.Progress, ProgressDelay: streamDelay, Follow: !list}
 			cw, err := analyze.NewCloudWatch(ctx, cc)
 			if err != nil {
 				stop()
@@ -290,12 +292,15 @@ bytes each way, marked (guess). Non-TCP conversations (--protocol) are answered,
 answer, rejected or reply rejected.
 
 With --follow, the inputs are read and then polled for new objects as they are
-published; each conversation is printed once it is over (reset, FIN from both
-sides, or quiet for --idle of record time), and Ctrl-C prints the ones still open.`,
+published, log groups for new events (each read once, also when it arrives late
+with an older timestamp); each conversation is printed once it is over (reset, FIN
+from both sides, or quiet for --idle of record time), and Ctrl-C prints the ones
+still open.`,
 		Example: `  flowlog analyze connections ./flowlogs --host 10.200.235.55 --port 443
   flowlog analyze connections --since 2h s3://bucket/AWSLogs/123456789012/vpcflowlogs/
   flowlog analyze connections --format '${version} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${tcp-flags} ${packets} ${bytes} ${start} ${end} ${action} ${log-status}' records.txt
-  flowlog analyze connections --follow ./flowlogs`,
+  flowlog analyze connections --follow ./flowlogs
+  flowlog analyze connections --follow --since 30m --host 10.0.1.17 cloudwatch:///aws/vpc/flow-logs`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opt := analyze.ConnOptions{Idle: idle}
 			var err error
@@ -333,12 +338,12 @@ sides, or quiet for --idle of record time), and Ctrl-C prints the ones still ope
 			if follow {
 				if len(args) == 0 {
 					r.stop()
-					return usageError{errors.New("--follow needs a directory or s3:// prefix to poll")}
+					return usageError{errors.New("--follow needs a directory, s3:// prefix or log group to poll")}
 				}
 				for _, a := range args {
-					if analyze.IsCloudWatch(a) || strings.HasPrefix(a, analyze.KafkaScheme) {
+					if strings.HasPrefix(a, analyze.KafkaScheme) {
 						r.stop()
-						return usageError{fmt.Errorf("--follow polls directories and s3:// prefixes; %s is read once, without --follow", a)}
+						return usageError{fmt.Errorf("--follow polls directories, s3:// prefixes and log groups; %s is read once, without --follow", a)}
 					}
 				}
 				st, err := analyze.FollowConnections(r.ctx, r.lister, args, r.rc, opt, analyze.FollowOptions{Poll: poll}, r.out)
@@ -352,8 +357,8 @@ sides, or quiet for --idle of record time), and Ctrl-C prints the ones still ope
 	f.StringArrayVar(&hosts, "host", nil, "only conversations with an endpoint at this `address` or in this CIDR prefix (repeatable, or comma-separated)")
 	f.StringArrayVar(&ports, "port", nil, "only conversations with an endpoint on this `port` (repeatable, or comma-separated)")
 	f.StringVar(&protocol, "protocol", "tcp", "`protocol` of the conversations: tcp, udp, icmp, icmpv6, a number, or all")
-	f.BoolVarP(&follow, "follow", "f", false, "keep polling the directories or prefixes for new objects and print conversations as they end")
-	f.DurationVar(&poll, "poll", analyze.DefaultPoll, "with --follow: how often to look for new objects")
+	f.BoolVarP(&follow, "follow", "f", false, "keep polling the directories, prefixes and log groups for new records and print conversations as they end")
+	f.DurationVar(&poll, "poll", analyze.DefaultPoll, "with --follow: how often to look for new objects and events (an idle log group backs off to 4 times that)")
 	f.DurationVar(&idle, "idle", analyze.DefaultFollowIdle, "with --follow: record time without a record after which an open conversation is printed")
 	return cmd
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +61,10 @@ type CloudWatchConfig struct {
 	// ProgressDelay is how long a read runs before the progress line
 	// shows: short reads print nothing.
 	ProgressDelay time.Duration
+	// Follow keeps each log group open once read (connections --follow):
+	// every later List of the same argument polls the group and returns
+	// the events that arrived since, each event once (see cwFollow).
+	Follow bool
 }
 
 // CloudWatch reads flow log records from CloudWatch Logs log groups with
@@ -70,22 +76,34 @@ type CloudWatch struct {
 
 	mu      sync.Mutex
 	clients map[string]*cloudwatchlogs.Client // by region
+	follows map[string]*cwFollow              // by argument, with cfg.Follow
 
 	prog *streamProgress
+	seed maphash.Seed // of the event id hashes of follows
 }
 
 // NewCloudWatch returns a log group reader for cfg.
 func NewCloudWatch(ctx context.Context, cfg CloudWatchConfig) (*CloudWatch, error) {
-	opts := []func(*config.LoadOptions) error{}
-	if cfg.Region != "" {
-		opts = append(opts, config.WithRegion(cfg.Region))
+	awsCfg, err := loadAWSConfig(ctx, cfg.Region)
+	if err != nil {
+		return nil, err
+	}
+	prog := &streamProgress{w: cfg.Progress, delay: cfg.ProgressDelay, what: "log events"}
+	return &CloudWatch{cfg: cfg, awsCfg: awsCfg, clients: map[string]*cloudwatchlogs.Client{}, prog: prog,
+		follows: map[string]*cwFollow{}, seed: maphash.MakeSeed()}, nil
+}
+
+// loadAWSConfig loads the SDK's configuration from the usual sources
+// (environment, shared files, roles), in region when it is not empty.
+func loadAWSConfig(ctx context.Context, region string, opts ...func(*config.LoadOptions) error) (aws.Config, error) {
+	if region != "" {
+		opts = append(opts, config.WithRegion(region))
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
+		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	prog := &streamProgress{w: cfg.Progress, delay: cfg.ProgressDelay, what: "log events"}
-	return &CloudWatch{cfg: cfg, awsCfg: awsCfg, clients: map[string]*cloudwatchlogs.Client{}, prog: prog}, nil
+	return awsCfg, nil
 }
 
 // client returns the client of region.
@@ -156,6 +174,14 @@ func (c *CloudWatch) parseTarget(arg string) (cwTarget, error) {
 // slashes; stream prefixes are tried only when the whole name is no
 // group).
 func (c *CloudWatch) list(ctx context.Context, arg string, tr TimeRange, fn func(Input) error) error {
+	if c.cfg.Follow {
+		c.mu.Lock()
+		f := c.follows[arg]
+		c.mu.Unlock()
+		if f != nil {
+			return f.poll(ctx, arg, fn)
+		}
+	}
 	t, err := c.parseTarget(arg)
 	if err != nil {
 		return err
@@ -175,7 +201,15 @@ func (c *CloudWatch) list(ctx context.Context, arg string, tr TimeRange, fn func
 	if err != nil {
 		return cwError(t, err)
 	}
-	return fn(Input{Name: arg, Size: -1, src: &cwSource{c: c, t: t, in: in, first: first}})
+	src := &cwSource{c: c, t: t, in: in, first: first}
+	if c.cfg.Follow {
+		src.follow = newCWFollow(c, t, in)
+		src.follow.begin(true)
+		c.mu.Lock()
+		c.follows[arg] = src.follow
+		c.mu.Unlock()
+	}
+	return fn(Input{Name: arg, Size: -1, src: src, poll: c.cfg.Follow})
 }
 
 // filterInput is the FilterLogEvents request of t over tr.
@@ -235,6 +269,10 @@ type cwSource struct {
 	t     cwTarget
 	in    *cloudwatchlogs.FilterLogEventsInput
 	first *cloudwatchlogs.FilterLogEventsOutput // fetched by list; nil once used
+	// follow, with --follow, keeps the events seen: only new ones are
+	// read, and a failure ends this scan quietly to end the follow at the
+	// next poll.
+	follow *cwFollow
 
 	mu sync.Mutex
 }
@@ -264,6 +302,11 @@ func (s *cwSource) fetch(ctx context.Context, first *cloudwatchlogs.FilterLogEve
 			if err != nil {
 				if ctx.Err() != nil {
 					err = ctx.Err()
+				} else if s.follow != nil {
+					// What was read stays read; the next poll
+					// fetches the rest or ends the follow.
+					s.follow.end(err)
+					err = io.EOF
 				} else {
 					err = cwError(s.t, err)
 				}
@@ -274,18 +317,25 @@ func (s *cwSource) fetch(ctx context.Context, first *cloudwatchlogs.FilterLogEve
 				return
 			}
 		}
+		events := out.Events
+		if s.follow != nil {
+			events = s.follow.fresh(events)
+		}
 		var size int
-		for _, e := range out.Events {
+		for _, e := range events {
 			size += len(aws.ToString(e.Message)) + 1
 		}
 		b := make([]byte, 0, size)
-		for _, e := range out.Events {
+		for _, e := range events {
 			m := strings.TrimRight(aws.ToString(e.Message), "\r\n")
 			b = append(b, m...)
 			b = append(b, '\n')
 		}
-		s.c.prog.add(len(out.Events), len(b))
+		s.c.prog.add(len(events), len(b))
 		next := aws.ToString(out.NextToken)
+		if next == "" && s.follow != nil {
+			s.follow.end(nil)
+		}
 		// A page may be empty and still have a token: AWS stops a search
 		// after a while and says where to go on.
 		if len(b) > 0 || next == "" {
@@ -303,8 +353,13 @@ func (s *cwSource) fetch(ctx context.Context, first *cloudwatchlogs.FilterLogEve
 			return
 		}
 		if next == aws.ToString(in.NextToken) {
+			err := fmt.Errorf("read log group %s: the service returned the same nextToken twice", s.t.group)
+			if s.follow != nil {
+				s.follow.end(err)
+				err = io.EOF
+			}
 			select {
-			case pages <- linePage{err: fmt.Errorf("read log group %s: the service returned the same nextToken twice", s.t.group)}:
+			case pages <- linePage{err: err}:
 			case <-ctx.Done():
 			}
 			return
@@ -465,4 +520,306 @@ func (p *streamProgress) show() (stop func()) {
 		close(done)
 		<-finished
 	}
+}
+
+// Following a log group. CloudWatch Logs has no cursor: an event becomes
+// visible to FilterLogEvents some time after it is put, and flow log
+// events come late by their own design (an event's timestamp is its
+// record's start; each interface publishes a window's records after it
+// closes, interfaces at different moments). So each poll searches again
+// from a while before the newest event seen and leaves out the events
+// already read, by eventId, as `aws logs tail --follow` does, but from
+// further back: the CLI searches from the newest timestamp only, and
+// drops an event that arrives later with an older one.
+const (
+	// cwFollowLookback is how far before the newest event seen a sweep
+	// searches: an event later than that behind the newest one is
+	// missed. As --since's slack: a window and the capture's lag.
+	cwFollowLookback = cwSinceSlack
+	// cwFollowRecent is how far back the polls between sweeps search.
+	cwFollowRecent = 30 * time.Second
+	// cwFollowSweepEvery is how often a group with many events in the
+	// lookback is swept; a group with few (cwFollowSmall) is swept at
+	// every poll, which then costs a page.
+	cwFollowSweepEvery = time.Minute
+	cwFollowSmall      = 10000
+	// cwFollowMaxIDs bounds the event ids kept (8 bytes each, about
+	// 20 MB with the maps): past it, the oldest seconds are forgotten
+	// and the lookback is shorter.
+	cwFollowMaxIDs = 1 << 20
+	// cwFollowMaxSkip is how many polls an idle or throttled group
+	// skips at most: polls back off to 1 in 4.
+	cwFollowMaxSkip = 3
+	// cwFollowMaxThrottled ends a follow that every poll of which,
+	// after the client's own retries, was throttled.
+	cwFollowMaxThrottled = 10
+)
+
+// cwFollow is the state of a followed log group: which events were read,
+// where to search next, and when.
+type cwFollow struct {
+	c    *CloudWatch
+	t    cwTarget
+	base cloudwatchlogs.FilterLogEventsInput // the first search (--since, --until)
+
+	// Tests shorten these.
+	lookback, recent, sweepEvery time.Duration
+
+	mu        sync.Mutex
+	ids       eventIDs
+	first     bool  // the scan running is the first, from --since
+	maxTS     int64 // newest event timestamp read, ms
+	maxIngest int64 // newest ingestion time read, ms (the service's clock)
+	scanTS    int64 // the running scan's, merged when it ends
+	scanIng   int64
+	scanNew   int
+	lastSweep time.Time
+	sweepNext bool // the last scan ended early: search the whole lookback
+	skip      int  // polls to skip before the next search
+	idle      int  // scans in a row without a new event (or throttled)
+	throttled int  // polls in a row throttled
+	err       error
+}
+
+func newCWFollow(c *CloudWatch, t cwTarget, in *cloudwatchlogs.FilterLogEventsInput) *cwFollow {
+	f := &cwFollow{c: c, t: t, base: *in, lookback: cwFollowLookback, recent: cwFollowRecent, sweepEvery: cwFollowSweepEvery}
+	f.base.NextToken = nil
+	f.ids.init(c.seed)
+	return f
+}
+
+// anchor is the newest event timestamp read, but not after the newest
+// ingestion time: an event stamped in the future (a skewed clock) does
+// not move the searches past events still to come.
+func (f *cwFollow) anchor() int64 {
+	if f.maxIngest > 0 && f.maxIngest < f.maxTS {
+		return f.maxIngest
+	}
+	return f.maxTS
+}
+
+// begin starts a scan.
+func (f *cwFollow) begin(first bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.first = first
+	f.scanTS, f.scanIng, f.scanNew = 0, 0, 0
+}
+
+// poll is a later List of the group: it searches from before the newest
+// event read and hands fn an input of the events not read yet — or
+// nothing, when the group backs off or the search is throttled. An error
+// ends the follow: the group is gone, the key refused.
+func (f *cwFollow) poll(ctx context.Context, arg string, fn func(Input) error) error {
+	f.mu.Lock()
+	if f.err != nil {
+		err := f.err
+		f.mu.Unlock()
+		return err
+	}
+	if f.skip > 0 {
+		f.skip--
+		f.mu.Unlock()
+		return nil
+	}
+	in := f.base
+	now := time.Now()
+	if a := f.anchor(); a > 0 {
+		w := f.recent
+		if f.sweepNext || f.ids.len() <= cwFollowSmall || now.Sub(f.lastSweep) >= f.sweepEvery {
+			w, f.lastSweep, f.sweepNext = f.lookback, now, false
+		}
+		start := max(a-w.Milliseconds(), f.ids.floor, aws.ToInt64(f.base.StartTime))
+		in.StartTime = aws.Int64(start)
+	}
+	f.mu.Unlock()
+
+	f.begin(false)
+	first, err := f.c.client(f.t.region).FilterLogEvents(ctx, &in)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		f.end(err)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.err // nil when throttled: the next polls try again
+	}
+	return fn(Input{Name: arg, Size: -1, src: &cwSource{c: f.c, t: f.t, in: &in, first: first, follow: f}, poll: true})
+}
+
+// fresh returns the events of a page not read before, and counts them.
+func (f *cwFollow) fresh(events []types.FilteredLogEvent) []types.FilteredLogEvent {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]types.FilteredLogEvent, 0, len(events))
+	for _, e := range events {
+		ts := aws.ToInt64(e.Timestamp)
+		id := aws.ToString(e.EventId)
+		if id == "" {
+			// The service always sends one; a stand-in keeps an
+			// event that lacks it from hiding others.
+			id = aws.ToString(e.LogStreamName) + "\x00" + strconv.FormatInt(ts, 10) + "\x00" + aws.ToString(e.Message)
+		}
+		if !f.ids.add(id, ts) {
+			continue
+		}
+		out = append(out, e)
+		f.scanTS = max(f.scanTS, ts)
+		f.scanIng = max(f.scanIng, aws.ToInt64(e.IngestionTime))
+		f.scanNew++
+	}
+	if f.first {
+		// The first scan may be the whole group: what is older than
+		// the lookback is forgotten as it goes (no earlier scan's ids
+		// need keeping yet).
+		f.merge()
+		if f.ids.len() > cwFollowMaxIDs || f.ids.len() > 2*f.ids.kept+cwFollowSmall {
+			f.prune()
+		}
+	}
+	return out
+}
+
+// merge takes the running scan's newest times into the follow's.
+func (f *cwFollow) merge() {
+	f.maxTS = max(f.maxTS, f.scanTS)
+	f.maxIngest = max(f.maxIngest, f.scanIng)
+}
+
+// prune forgets the ids older than the lookback before the anchor, and
+// more when there are too many; no search starts before what is kept.
+// A scan other than the first prunes only when it ends: a search that
+// begins at the lookback must still find the ids it began with.
+func (f *cwFollow) prune() {
+	if a := f.anchor(); a > 0 {
+		f.ids.forget(a - f.lookback.Milliseconds())
+	}
+	f.ids.shrink(cwFollowMaxIDs)
+}
+
+// end ends a scan: complete (err nil), throttled, or failed. The polls
+// back off while nothing new comes and while throttled.
+func (f *cwFollow) end(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.merge()
+	f.prune()
+	switch {
+	case err == nil:
+		f.throttled = 0
+	case isThrottled(err):
+		f.throttled++
+		f.sweepNext = true
+		if f.throttled >= cwFollowMaxThrottled {
+			f.err = fmt.Errorf("%w (throttled at %d polls in a row: FilterLogEvents' rate is per account and region; poll less often with --poll)", cwError(f.t, err), f.throttled)
+		}
+	default:
+		f.sweepNext = true
+		if isNotFound(err) {
+			f.err = fmt.Errorf("log group %s in %s no longer exists (deleted while followed)", f.t.group, f.t.region)
+		} else {
+			f.err = cwError(f.t, err)
+		}
+	}
+	if f.scanNew > 0 && err == nil {
+		f.idle, f.skip = 0, 0
+	} else {
+		f.idle = min(f.idle+1, 2)
+		f.skip = min(1<<f.idle-1, cwFollowMaxSkip)
+	}
+	f.scanNew = 0
+}
+
+// isThrottled reports whether err is AWS refusing a call for its rate
+// (after the client's retries).
+func isThrottled(err error) bool {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	_, ok := retry.DefaultThrottleErrorCodes[ae.ErrorCode()]
+	return ok
+}
+
+// eventIDs is a set of log event ids (64-bit hashes: a false match is
+// about one in 10^13 events at the largest size), filed by second so
+// that forgetting the oldest costs only what is forgotten.
+type eventIDs struct {
+	seed  maphash.Seed
+	ids   map[uint64]struct{}
+	bySec map[int64][]uint64
+	floor int64 // ms: ids of events before it are forgotten
+	kept  int   // len after the last forget
+}
+
+func (s *eventIDs) init(seed maphash.Seed) {
+	s.seed = seed
+	s.ids = map[uint64]struct{}{}
+	s.bySec = map[int64][]uint64{}
+}
+
+func (s *eventIDs) len() int { return len(s.ids) }
+
+// add records the id of an event at ts (ms) and reports whether it was
+// new.
+func (s *eventIDs) add(id string, ts int64) bool {
+	h := maphash.String(s.seed, id)
+	if _, ok := s.ids[h]; ok {
+		return false
+	}
+	s.ids[h] = struct{}{}
+	sec := floorDiv(ts, 1000)
+	s.bySec[sec] = append(s.bySec[sec], h)
+	return true
+}
+
+// forget drops the ids of events before ms (rounded down to its second).
+func (s *eventIDs) forget(ms int64) {
+	sec := floorDiv(ms, 1000)
+	if sec*1000 <= s.floor {
+		s.kept = len(s.ids)
+		return
+	}
+	for k, hs := range s.bySec {
+		if k < sec {
+			for _, h := range hs {
+				delete(s.ids, h)
+			}
+			delete(s.bySec, k)
+		}
+	}
+	s.floor = sec * 1000
+	s.kept = len(s.ids)
+}
+
+// shrink forgets the oldest seconds until at most n ids are left.
+func (s *eventIDs) shrink(n int) {
+	if len(s.ids) <= n {
+		return
+	}
+	secs := make([]int64, 0, len(s.bySec))
+	for k := range s.bySec {
+		secs = append(secs, k)
+	}
+	slices.Sort(secs)
+	left := len(s.ids)
+	i := 0
+	for i < len(secs) && left > n {
+		left -= len(s.bySec[secs[i]])
+		i++
+	}
+	if i < len(secs) {
+		s.forget(secs[i] * 1000)
+	} else {
+		s.forget((secs[len(secs)-1] + 1) * 1000)
+	}
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
 }

@@ -23,8 +23,9 @@ type FollowOptions struct {
 	OnBatch func(n int)
 }
 
-// FollowConnections reads the objects under args (directories or S3
-// prefixes), then polls them for new objects as they are published and
+// FollowConnections reads the objects under args (directories, S3
+// prefixes, and log groups when the Lister's CloudWatch has Follow set),
+// then polls them for new objects (new events) as they are published and
 // prints each conversation once it is over: reset, closed by FIN from both
 // sides, or quiet for opt.Idle of record time (the newest record end seen
 // is the clock). When ctx ends, the conversations still open are printed
@@ -50,12 +51,19 @@ func FollowConnections(ctx context.Context, l *Lister, args []string, rc ReadCon
 		var fresh []Input
 		for _, a := range args {
 			err := l.List(ctx, a, func(in Input) error {
-				if !seen[in.Name] {
+				if in.poll || !seen[in.Name] {
 					fresh = append(fresh, in)
 				}
 				return nil
 			})
 			if err != nil && ctx.Err() == nil {
+				// What is still open is printed before the error,
+				// as at an interrupt: nothing read is lost.
+				if len(table.convs) > 0 {
+					if werr := fw.write(table.results(nil)); werr != nil {
+						return total, werr
+					}
+				}
 				return total, err
 			}
 		}

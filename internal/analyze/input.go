@@ -17,6 +17,9 @@ type Input struct {
 	Name string // path, s3://bucket/key, or "standard input"
 	Size int64  // bytes; -1 when unknown
 	src  source
+	// poll marks a poll of a followed log group: it is listed again at
+	// each poll, with the events that arrived since.
+	poll bool
 }
 
 // source opens an input's bytes.

@@ -32,16 +32,13 @@ type S3 struct {
 
 // NewS3 returns an S3 reader for cfg.
 func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
-	opts := []func(*config.LoadOptions) error{}
-	if cfg.Region != "" {
-		opts = append(opts, config.WithRegion(cfg.Region))
-	}
+	var opts []func(*config.LoadOptions) error
 	if cfg.NoSignRequest {
 		opts = append(opts, config.WithCredentialsProvider(aws.AnonymousCredentials{}))
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	awsCfg, err := loadAWSConfig(ctx, cfg.Region, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
+		return nil, err
 	}
 	if awsCfg.Region == "" {
 		awsCfg.Region = "us-east-1"

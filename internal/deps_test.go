@@ -31,11 +31,12 @@ var rules = []rule{
 	{"internal/inventory", []string{"internal/pipeline", "internal/sink", "internal/capture"}, "inventory maps ids; it is wired by pipeline"},
 	{"internal/policy", []string{"internal/pipeline", "internal/sink", "internal/capture"}, "policy decides about packets; it is wired by pipeline"},
 	{"internal/api", []string{"internal/capture", "internal/decode", "internal/aggregate", "internal/pipeline", "internal/agent", "internal/console"}, "the control plane stores definitions and serves APIs; it never touches packets"},
+	{"internal/awsconf", []string{"internal", "flow"}, "the AWS configuration every client starts from depends on nothing of ours"},
 	{"internal/console", []string{"internal/capture", "internal/decode", "internal/aggregate", "internal/pipeline", "internal/agent"}, "the console shows what the APIs and the analyzer know"},
 }
 
 // mustExist keeps the rules from going vacuous when a package is renamed.
-var mustExist = []string{"flow", "internal/capture/pcapfile", "internal/capture/afpacket", "internal/agent", "internal/decode", "internal/aggregate", "internal/sink", "internal/inventory", "internal/policy", "internal/pipeline", "internal/api", "cmd/flowlog"}
+var mustExist = []string{"flow", "internal/capture/pcapfile", "internal/capture/afpacket", "internal/agent", "internal/decode", "internal/aggregate", "internal/sink", "internal/inventory", "internal/policy", "internal/pipeline", "internal/api", "internal/awsconf", "cmd/flowlog"}
 
 type listed struct {
 	ImportPath string

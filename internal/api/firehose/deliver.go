@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/flowlog/flowlog/internal/awsconf"
 	"github.com/klauspost/compress/gzip"
 )
 
@@ -348,16 +348,9 @@ func (s *Service) failed(ctx context.Context, st *stream, err error) {
 // the standard configuration, else us-east-1) with creds (nil means the
 // standard credential chain of the environment).
 func NewS3Buckets(ctx context.Context, endpointURL, region string, creds aws.CredentialsProvider) (S3Buckets, error) {
-	var opts []func(*config.LoadOptions) error
-	if region != "" {
-		opts = append(opts, config.WithRegion(region))
-	}
-	if creds != nil {
-		opts = append(opts, config.WithCredentialsProvider(creds))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := awsconf.Load(ctx, awsconf.Overrides{Region: region, Credentials: creds})
 	if err != nil {
-		return S3Buckets{}, fmt.Errorf("firehose.s3-endpoint-url: load aws configuration: %w", err)
+		return S3Buckets{}, fmt.Errorf("firehose.s3-endpoint-url: %w", err)
 	}
 	custom := endpointURL != "" && endpointURL != "aws"
 	if cfg.Region == "" {

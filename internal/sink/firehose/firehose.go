@@ -34,7 +34,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"maps"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -43,12 +42,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
 	awsfirehose "github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/flowlog/flowlog/flow"
+	"github.com/flowlog/flowlog/internal/awsconf"
 	"github.com/flowlog/flowlog/internal/sink"
 )
 
@@ -201,20 +200,11 @@ type ClientConfig struct {
 	// Credentials overrides the standard chain (environment, shared
 	// files, SSO, web identity, container and instance roles) when set.
 	Credentials aws.CredentialsProvider
-	// HTTPClient overrides the SDK's HTTP client (a private CA).
-	HTTPClient *http.Client
 }
 
 // Validate reports the first setting of c NewClient cannot use.
 func (c ClientConfig) Validate() error {
-	if c.EndpointURL == "" {
-		return nil
-	}
-	u, err := url.Parse(c.EndpointURL)
-	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return fmt.Errorf("firehose endpoint url %q: want http://host[:port] or https://host[:port]", c.EndpointURL)
-	}
-	return nil
+	return awsconf.CheckEndpoint("firehose endpoint url", c.EndpointURL)
 }
 
 // NewClient returns a Firehose client configured the standard way
@@ -223,19 +213,9 @@ func NewClient(ctx context.Context, cfg ClientConfig) (*awsfirehose.Client, erro
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	var opts []func(*config.LoadOptions) error
-	if cfg.Region != "" {
-		opts = append(opts, config.WithRegion(cfg.Region))
-	}
-	if cfg.Credentials != nil {
-		opts = append(opts, config.WithCredentialsProvider(cfg.Credentials))
-	}
-	if cfg.HTTPClient != nil {
-		opts = append(opts, config.WithHTTPClient(cfg.HTTPClient))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	awsCfg, err := awsconf.Load(ctx, awsconf.Overrides{Region: cfg.Region, Credentials: cfg.Credentials})
 	if err != nil {
-		return nil, fmt.Errorf("load aws configuration: %w", err)
+		return nil, err
 	}
 	if awsCfg.Region == "" {
 		return nil, errors.New("firehose region: not set: give the stream's ARN (arn:aws:firehose:REGION:ACCOUNT:deliverystream/NAME), firehose://NAME?region=REGION, or set AWS_REGION")

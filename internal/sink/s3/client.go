@@ -3,12 +3,10 @@ package s3
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/url"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/flowlog/flowlog/internal/awsconf"
 )
 
 // DefaultEndpointRegion is the region signed for when an endpoint URL is
@@ -36,14 +34,7 @@ type ClientConfig struct {
 
 // Validate reports the first setting of c NewClient cannot use.
 func (c ClientConfig) Validate() error {
-	if c.EndpointURL == "" {
-		return nil
-	}
-	u, err := url.Parse(c.EndpointURL)
-	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return fmt.Errorf("s3 endpoint url %q: want http://host[:port] or https://host[:port]", c.EndpointURL)
-	}
-	return nil
+	return awsconf.CheckEndpoint("s3 endpoint url", c.EndpointURL)
 }
 
 // NewClient returns an S3 client configured the standard way (credential
@@ -53,16 +44,9 @@ func NewClient(ctx context.Context, cfg ClientConfig) (*awss3.Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	var opts []func(*config.LoadOptions) error
-	if cfg.Region != "" {
-		opts = append(opts, config.WithRegion(cfg.Region))
-	}
-	if cfg.Credentials != nil {
-		opts = append(opts, config.WithCredentialsProvider(cfg.Credentials))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	awsCfg, err := awsconf.Load(ctx, awsconf.Overrides{Region: cfg.Region, Credentials: cfg.Credentials})
 	if err != nil {
-		return nil, fmt.Errorf("load aws configuration: %w", err)
+		return nil, err
 	}
 	if awsCfg.Region == "" {
 		if cfg.EndpointURL == "" && awsCfg.BaseEndpoint == nil {

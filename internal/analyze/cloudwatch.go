@@ -562,8 +562,9 @@ type cwFollow struct {
 	t    cwTarget
 	base cloudwatchlogs.FilterLogEventsInput // the first search (--since, --until)
 
-	// Tests shorten these.
+	// The cwFollow… constants; tests change them.
 	lookback, recent, sweepEvery time.Duration
+	small                        int
 
 	mu        sync.Mutex
 	ids       eventIDs
@@ -582,7 +583,7 @@ type cwFollow struct {
 }
 
 func newCWFollow(c *CloudWatch, t cwTarget, in *cloudwatchlogs.FilterLogEventsInput) *cwFollow {
-	f := &cwFollow{c: c, t: t, base: *in, lookback: cwFollowLookback, recent: cwFollowRecent, sweepEvery: cwFollowSweepEvery}
+	f := &cwFollow{c: c, t: t, base: *in, lookback: cwFollowLookback, recent: cwFollowRecent, sweepEvery: cwFollowSweepEvery, small: cwFollowSmall}
 	f.base.NextToken = nil
 	f.ids.init(c.seed)
 	return f
@@ -626,7 +627,7 @@ func (f *cwFollow) poll(ctx context.Context, arg string, fn func(Input) error) e
 	now := time.Now()
 	if a := f.anchor(); a > 0 {
 		w := f.recent
-		if f.sweepNext || f.ids.len() <= cwFollowSmall || now.Sub(f.lastSweep) >= f.sweepEvery {
+		if f.sweepNext || f.ids.len() <= f.small || now.Sub(f.lastSweep) >= f.sweepEvery {
 			w, f.lastSweep, f.sweepNext = f.lookback, now, false
 		}
 		start := max(a-w.Milliseconds(), f.ids.floor, aws.ToInt64(f.base.StartTime))

@@ -3,18 +3,23 @@ package analyze
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 
+	"github.com/flowlog/flowlog/flow"
 	"github.com/flowlog/flowlog/internal/api"
 	"github.com/flowlog/flowlog/internal/api/apitest"
 	"github.com/flowlog/flowlog/internal/api/logs"
@@ -170,4 +175,258 @@ func TestCloudWatchPages(t *testing.T) {
 		t.Errorf("read after cancel: %v", err)
 	}
 	rc.Close()
+}
+
+// followLogs is a real CloudWatch Logs API (the one `flowlog serve`
+// runs) with a log group, a client of it, and a follow of the group to
+// start.
+type followLogs struct {
+	url    string
+	client *cloudwatchlogs.Client
+	group  string
+	format *flow.Format
+}
+
+func startFollowLogs(t *testing.T, group string, opts logs.Options) *followLogs {
+	t.Helper()
+	ctx := context.Background()
+	db, err := api.OpenDB(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	opts.AccountID, opts.Region = apitest.AccountID, apitest.Region
+	svc, err := logs.New(ctx, db, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := apitest.Start(t, api.Options{Services: []api.Service{svc}})
+	l := &followLogs{url: srv.URL, group: group}
+	l.client = cloudwatchlogs.New(cloudwatchlogs.Options{Region: apitest.Region, BaseEndpoint: aws.String(srv.URL),
+		Credentials: credentials.NewStaticCredentialsProvider(apitest.AccessKey, apitest.SecretKey, "")})
+	if _, err := l.client.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(group)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"eni-0aaa-all", "eni-0bbb-all"} {
+		if _, err := l.client.CreateLogStream(ctx, &cloudwatchlogs.CreateLogStreamInput{LogGroupName: aws.String(group), LogStreamName: aws.String(s)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.format, err = flow.ParseHeader("${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${tcp-flags} ${packets} ${bytes} ${start} ${end} ${action} ${log-status}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// tcp is a v3 record line with tcp-flags: 2 packets, 120 bytes.
+func tcp(eni, src, dst string, sport, dport, flags int, start int64) string {
+	return fmt.Sprintf("3 123456789012 %s %s %s %d %d 6 %d 2 120 %d %d ACCEPT OK", eni, src, dst, sport, dport, flags, start, start+5)
+}
+
+// put puts record lines as events of a stream, each stamped with its
+// record's start, as AWS and flowlog's destination do.
+func (l *followLogs) put(t *testing.T, stream string, lines ...string) {
+	t.Helper()
+	var evs []types.InputLogEvent
+	for _, line := range lines {
+		f := strings.Fields(line)
+		start, err := strconv.ParseInt(f[11], 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, types.InputLogEvent{Timestamp: aws.Int64(start * 1000), Message: aws.String(line)})
+	}
+	out, err := l.client.PutLogEvents(context.Background(), &cloudwatchlogs.PutLogEventsInput{LogGroupName: aws.String(l.group), LogStreamName: aws.String(stream), LogEvents: evs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.RejectedLogEventsInfo != nil {
+		t.Fatalf("events rejected: %+v", out.RejectedLogEventsInfo)
+	}
+}
+
+// follow is a FollowConnections of the group running in the background.
+type follow struct {
+	cw      *CloudWatch
+	out     syncBuffer
+	batches chan int
+	done    chan error
+	cancel  context.CancelFunc
+	took    time.Duration // from cancel to return
+}
+
+// startFollow follows the group at endpoint (the API, or a proxy in
+// front of it) with connections --follow --poll 20ms -o json, plus a
+// directory when dir is not empty.
+func (l *followLogs) startFollow(t *testing.T, endpoint string, rc ReadConfig, dir string) *follow {
+	t.Helper()
+	t.Setenv("AWS_ACCESS_KEY_ID", apitest.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", apitest.SecretKey)
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	cw, err := NewCloudWatch(context.Background(), CloudWatchConfig{EndpointURL: endpoint, Region: apitest.Region, Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Throttling is retried as always, without the seconds of backoff.
+	cw.clients[apitest.Region] = cloudwatchlogs.NewFromConfig(cw.awsCfg, func(o *cloudwatchlogs.Options) {
+		o.Region = apitest.Region
+		o.BaseEndpoint = aws.String(endpoint)
+		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+			so.MaxAttempts = 5
+			so.RateLimiter = ratelimit.None
+			so.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil })
+		})
+	})
+	if rc.Format == nil {
+		rc.Format = l.format
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &follow{cw: cw, batches: make(chan int, 1000), done: make(chan error, 1)}
+	args := []string{"cloudwatch://" + l.group}
+	if dir != "" {
+		args = append(args, dir)
+	}
+	f.cancel = func() {
+		began := time.Now()
+		cancel()
+		select {
+		case err := <-f.done:
+			f.took = time.Since(began)
+			f.done <- err
+		case <-time.After(5 * time.Second):
+			t.Fatal("the follow did not end within 5 s of its context")
+		}
+	}
+	go func() {
+		_, err := FollowConnections(ctx, &Lister{CloudWatch: cw, Range: rc.Range}, args, rc, ConnOptions{},
+			FollowOptions{Poll: 20 * time.Millisecond, OnBatch: func(n int) {
+				select {
+				case f.batches <- n:
+				default:
+				}
+			}}, Output{W: &f.out, Mode: ModeJSON})
+		f.done <- err
+	}()
+	t.Cleanup(func() { cancel() })
+	return f
+}
+
+// polls waits for n polls of the follow.
+func (f *follow) polls(t *testing.T, n int) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for range n {
+		select {
+		case <-f.batches:
+		case err := <-f.done:
+			t.Fatalf("the follow ended: %v", err)
+		case <-timeout:
+			t.Fatal("no poll within 10 s")
+		}
+	}
+}
+
+// conversations returns the conversations printed so far.
+func (f *follow) conversations(t *testing.T) []map[string]any {
+	t.Helper()
+	var convs []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(f.out.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var c map[string]any
+		if err := json.Unmarshal([]byte(l), &c); err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+		convs = append(convs, c)
+	}
+	return convs
+}
+
+// waitFor polls until n conversations are printed, and returns them.
+func (f *follow) waitFor(t *testing.T, n int) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		convs := f.conversations(t)
+		if len(convs) >= n {
+			return convs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d conversations printed within 10 s, want %d:\n%s", len(convs), n, f.out.String())
+		}
+		select {
+		case err := <-f.done:
+			t.Fatalf("the follow ended: %v\n%s", err, f.out.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// checkConv checks a printed conversation: its client, verdict and packets
+// each way (a record read twice doubles them).
+func checkConv(t *testing.T, c map[string]any, client, verdict string, c2s, s2c float64) {
+	t.Helper()
+	packets := func(dir string) any {
+		m, _ := c[dir].(map[string]any)
+		return m["packets"]
+	}
+	if c["client"] != client || c["verdict"] != verdict || packets("client_to_server") != c2s || packets("server_to_client") != s2c {
+		t.Errorf("conversation %v; want %s %q with %v and %v packets", c, client, verdict, c2s, s2c)
+	}
+}
+
+// TestCloudWatchFollow follows a log group of the real CloudWatch Logs
+// API while events are put into it: records put after the follow began
+// are read once each, a record put late with an older timestamp than
+// those read is not lost, and cancelling prints what is open at once.
+func TestCloudWatchFollow(t *testing.T) {
+	l := startFollowLogs(t, "follow", logs.Options{})
+	t0 := time.Now().Add(-15 * time.Minute).Unix()
+	// Before: A's handshake, and an old conversation --since leaves out.
+	l.put(t, "eni-0aaa-all",
+		tcp("eni-0aaa", "10.9.9.9", "10.0.0.5", 40000, 22, 2, t0-3600),
+		tcp("eni-0aaa", "10.0.0.5", "10.9.9.9", 22, 40000, 4, t0-3600),
+		tcp("eni-0aaa", "10.0.0.9", "10.0.0.5", 50001, 443, 2, t0),
+		tcp("eni-0aaa", "10.0.0.5", "10.0.0.9", 443, 50001, 18, t0))
+	f := l.startFollow(t, l.url, ReadConfig{Range: TimeRange{Since: time.Unix(t0-60, 0)}}, "")
+	f.polls(t, 3)
+	if out := f.out.String(); out != "" {
+		t.Fatalf("after the handshake: %q", out)
+	}
+	// A closes.
+	l.put(t, "eni-0aaa-all",
+		tcp("eni-0aaa", "10.0.0.9", "10.0.0.5", 50001, 443, 17, t0+300),
+		tcp("eni-0aaa", "10.0.0.5", "10.0.0.9", 443, 50001, 17, t0+300))
+	convs := f.waitFor(t, 1)
+	checkConv(t, convs[0], "10.0.0.9:50001", "closed by FIN by both", 4, 4)
+	// Another interface publishes its window late: B's SYN and the RST
+	// answering it start 200 s before A's FIN, the newest event read.
+	l.put(t, "eni-0bbb-all",
+		tcp("eni-0bbb", "10.0.1.7", "10.0.0.6", 50002, 8080, 2, t0+100),
+		tcp("eni-0bbb", "10.0.0.6", "10.0.1.7", 8080, 50002, 20, t0+100))
+	convs = f.waitFor(t, 2)
+	checkConv(t, convs[1], "10.0.1.7:50002", "answered by RST", 2, 2)
+	// C's SYN, unanswered; then many polls re-read the same events.
+	l.put(t, "eni-0aaa-all", tcp("eni-0aaa", "10.0.0.9", "192.0.2.1", 50003, 443, 2, t0+400))
+	f.polls(t, 30)
+	if convs := f.conversations(t); len(convs) != 2 {
+		t.Fatalf("printed again:\n%s", f.out.String())
+	}
+	if n := f.cw.prog.items.Load(); n != 7 {
+		t.Errorf("%d events read, want the 7 in --since once each", n)
+	}
+	f.cancel()
+	if err := <-f.done; err != nil {
+		t.Fatal(err)
+	}
+	convs = f.conversations(t)
+	if len(convs) != 3 {
+		t.Fatalf("after cancel:\n%s", f.out.String())
+	}
+	checkConv(t, convs[2], "10.0.0.9:50003", "no answer to SYN", 2, 0)
+	t.Logf("the follow ended %v after its context", f.took)
 }

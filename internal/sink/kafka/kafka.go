@@ -49,7 +49,10 @@ type Config struct {
 	DeliveryTimeout time.Duration
 	// ClientID names the client to the brokers; "" means "flowlog".
 	ClientID string
-	// Opts are further franz-go options (TLS, SASL, …), applied last.
+	// Security is TLS and SASL (ParseTarget, Security.FromEnv); the
+	// zero value is plaintext.
+	Security Security
+	// Opts are further franz-go options, applied last.
 	Opts []kgo.Opt
 }
 
@@ -72,27 +75,66 @@ func (c Config) Validate() error {
 	if c.DeliveryTimeout != 0 && c.DeliveryTimeout < time.Second {
 		return fmt.Errorf("kafka delivery timeout %v: want at least 1s", c.DeliveryTimeout)
 	}
-	return nil
+	return c.Security.Validate()
+}
+
+// Target is a parsed kafka:// location: the seed brokers, the topic and
+// the security settings of the URL's query.
+type Target struct {
+	Brokers  []string
+	Topic    string
+	Security Security
+}
+
+// ParseTarget parses the location of a kafka:// destination or input
+// (sink.ParseDestination), "host:port[,host:port…]/topic[?query]". The
+// query holds the security settings that are neither secret nor per host:
+// tls=true, tls-server-name=NAME, tls-insecure-skip-verify=true,
+// sasl=plain|scram-sha-256|scram-sha-512. An unknown parameter is an
+// error naming it; a credential in the URL is an error that does not
+// repeat it (Security.FromEnv takes credentials from the environment).
+func ParseTarget(location string) (Target, error) {
+	rest, query, _ := strings.Cut(location, "?")
+	if hosts, _, _ := strings.Cut(rest, "/"); strings.Contains(hosts, "@") {
+		return Target{}, fmt.Errorf("kafka destination: %s", secretsHint)
+	}
+	if i := strings.IndexByte(query, '#'); i >= 0 {
+		return Target{}, fmt.Errorf("kafka destination %q: want no #fragment", location)
+	}
+	sec, err := parseSecurity(query)
+	if err != nil {
+		if strings.Contains(err.Error(), "credentials never") {
+			return Target{}, fmt.Errorf("kafka destination: %w", err)
+		}
+		return Target{}, fmt.Errorf("kafka destination %q: %w", location, err)
+	}
+	hosts, topic, ok := strings.Cut(rest, "/")
+	if !ok {
+		return Target{}, fmt.Errorf("kafka destination %q: want host:port[,host:port]/topic[?tls=true&sasl=…]", location)
+	}
+	t := Target{Topic: topic, Security: sec}
+	for b := range strings.SplitSeq(hosts, ",") {
+		if err := checkBroker(b); err != nil {
+			return Target{}, fmt.Errorf("kafka destination %q: %w", location, err)
+		}
+		t.Brokers = append(t.Brokers, b)
+	}
+	if err := checkTopic(topic); err != nil {
+		return Target{}, fmt.Errorf("kafka destination %q: %w", location, err)
+	}
+	return t, nil
 }
 
 // ParseLocation splits the location of a kafka:// destination
-// (sink.ParseDestination), "host:port[,host:port…]/topic", into brokers
-// and topic.
+// (sink.ParseDestination), "host:port[,host:port…]/topic[?query]", into
+// brokers and topic; the query is checked as ParseTarget does, and left
+// out.
 func ParseLocation(location string) (brokers []string, topic string, err error) {
-	hosts, topic, ok := strings.Cut(location, "/")
-	if !ok {
-		return nil, "", fmt.Errorf("kafka destination %q: want host:port[,host:port]/topic", location)
+	t, err := ParseTarget(location)
+	if err != nil {
+		return nil, "", err
 	}
-	for b := range strings.SplitSeq(hosts, ",") {
-		if err := checkBroker(b); err != nil {
-			return nil, "", fmt.Errorf("kafka destination %q: %w", location, err)
-		}
-		brokers = append(brokers, b)
-	}
-	if err := checkTopic(topic); err != nil {
-		return nil, "", fmt.Errorf("kafka destination %q: %w", location, err)
-	}
-	return brokers, topic, nil
+	return t.Brokers, t.Topic, nil
 }
 
 func checkBroker(b string) error {
@@ -130,6 +172,7 @@ type Stats struct {
 // are called by one goroutine; Stats may be called from any.
 type Sink struct {
 	cfg    Config
+	sec    *Secured
 	client *kgo.Client
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -140,9 +183,14 @@ type Sink struct {
 	promise func(*kgo.Record, error)
 }
 
-// New validates cfg and creates the client; it connects on first use.
+// New validates cfg, reads its security files and creates the client; it
+// connects on first use (Ping connects at once).
 func New(cfg Config) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	sec, err := cfg.Security.Load()
+	if err != nil {
 		return nil, err
 	}
 	if cfg.DeliveryTimeout == 0 {
@@ -171,12 +219,13 @@ func New(cfg Config) (*Sink, error) {
 		kgo.AllowAutoTopicCreation(),
 		kgo.UnknownTopicRetries(-1),
 	}
+	opts = append(opts, sec.Opts()...)
 	opts = append(opts, cfg.Opts...)
 	client, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	s := &Sink{cfg: cfg, client: client}
+	s := &Sink{cfg: cfg, client: client, sec: sec}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.promise = s.delivered
 	return s, nil
@@ -189,12 +238,22 @@ func (s *Sink) delivered(r *kgo.Record, err error) {
 	if err != nil {
 		s.stats.FailedRecords++
 		if s.err == nil {
-			s.err = fmt.Errorf("produce to kafka topic %s: %w", s.cfg.Topic, err)
+			s.err = fmt.Errorf("produce to kafka topic %s: %w", s.cfg.Topic, s.sec.Explain(err))
 		}
 		return
 	}
 	s.stats.Records++
 	s.stats.Bytes += uint64(len(r.Value))
+}
+
+// Ping connects to a broker now (TLS handshake, SASL, metadata), so that
+// a wrong CA, certificate or password is an error, explained, before any
+// record waits for the brokers; it gives up when ctx ends.
+func (s *Sink) Ping(ctx context.Context) error {
+	if err := s.sec.Ping(ctx, s.client); err != nil {
+		return fmt.Errorf("connect to kafka brokers %s: %w", strings.Join(s.cfg.Brokers, ","), err)
+	}
+	return nil
 }
 
 // Write hands recs to the client, one message each. It returns before the

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"os"
 	"runtime/debug"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -140,20 +142,27 @@ func openAgentS3(ctx context.Context, fl agent.FlowLog, id string, format *flow.
 	return agent.Destination{Sink: s}, nil
 }
 
-// openAgentKafka opens kafka://host:port[,host:port]/topic: one message
-// per record, keyed by interface id.
+// openAgentKafka opens kafka://host:port[,host:port]/topic[?tls=true&sasl=…]:
+// one message per record, keyed by interface id; TLS files and SASL
+// credentials come from the agent's FLOWLOG_KAFKA_* variables. It does not
+// wait for the brokers (the spool delivers when they are back); a TLS or
+// SASL error shows, explained, in the delivery errors.
 func openAgentKafka(_ context.Context, fl agent.FlowLog, _ string, format *flow.Format, _ *inventory.Inventory) (agent.Destination, error) {
 	_, location, err := sink.ParseDestination(fl.Destination)
 	if err != nil {
 		return agent.Destination{}, err
 	}
-	brokers, topic, err := kafka.ParseLocation(location)
+	tg, err := kafka.ParseTarget(location)
 	if err != nil {
 		return agent.Destination{}, err
 	}
-	s, err := kafka.New(kafka.Config{Brokers: brokers, Topic: topic, Format: format})
+	sec := tg.Security.FromEnv(os.Getenv)
+	s, err := kafka.New(kafka.Config{Brokers: tg.Brokers, Topic: tg.Topic, Format: format, Security: sec})
 	if err != nil {
 		return agent.Destination{}, err
+	}
+	if w := sec.Warning(); w != "" {
+		slog.Warn(w, "flow_log", fl.ID)
 	}
 	return agent.Destination{Sink: s}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -17,7 +18,8 @@ import (
 	"github.com/flowlog/flowlog/internal/sink/kafka"
 )
 
-// KafkaScheme starts a topic input: kafka://host:port[,host:port…]/topic.
+// KafkaScheme starts a topic input:
+// kafka://host:port[,host:port…]/topic[?tls=true&sasl=…] (kafka.ParseTarget).
 const KafkaScheme = "kafka://"
 
 // kafkaSetupTimeout bounds listing a topic (metadata and offsets): brokers
@@ -31,7 +33,14 @@ type KafkaConfig struct {
 	Progress io.Writer
 	// ProgressDelay is how long a read runs before the count shows.
 	ProgressDelay time.Duration
-	// Opts are further franz-go options (TLS, SASL, …), applied last.
+	// Getenv completes the security settings of a kafka:// URL
+	// (kafka.Security.FromEnv: FLOWLOG_KAFKA_USERNAME, …); nil means
+	// os.Getenv.
+	Getenv func(string) string
+	// Warn receives the warnings of a URL's security settings
+	// (tls-insecure-skip-verify); nil means os.Stderr.
+	Warn io.Writer
+	// Opts are further franz-go options, applied last.
 	Opts []kgo.Opt
 }
 
@@ -62,13 +71,32 @@ type kafkaTopic struct {
 	name       string // the argument, for messages
 	brokers    []string
 	topic      string
+	sec        *kafka.Secured
 	partitions []kafkaPartition // with messages to read
 }
 
-func (k *Kafka) opts(brokers []string, more ...kgo.Opt) []kgo.Opt {
+func (k *Kafka) opts(brokers []string, sec *kafka.Secured, more ...kgo.Opt) []kgo.Opt {
 	o := []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ClientID("flowlog-analyze"), kgo.DialTimeout(5 * time.Second), kgo.RequestRetries(3)}
 	o = append(o, more...)
+	o = append(o, sec.Opts()...)
 	return append(o, k.cfg.Opts...)
+}
+
+// secure loads the security settings of a kafka:// argument, completed
+// from the environment, and warns about them.
+func (k *Kafka) secure(s kafka.Security) (*kafka.Secured, error) {
+	sec, err := s.FromEnv(k.cfg.Getenv).Load()
+	if err != nil {
+		return nil, err
+	}
+	if w := sec.Warning(); w != "" {
+		out := k.cfg.Warn
+		if out == nil {
+			out = os.Stderr
+		}
+		fmt.Fprintf(out, "flowlog: warning: %s\n", w)
+	}
+	return sec, nil
 }
 
 // list lists the input a kafka:// argument names: the topic, whose
@@ -77,11 +105,16 @@ func (k *Kafka) opts(brokers []string, more ...kgo.Opt) []kgo.Opt {
 // mark), so a missing topic or unreachable brokers fail before a report
 // is printed.
 func (k *Kafka) list(ctx context.Context, arg string, tr TimeRange, fn func(Input) error) error {
-	brokers, topic, err := kafka.ParseLocation(strings.TrimPrefix(arg, KafkaScheme))
+	tg, err := kafka.ParseTarget(strings.TrimPrefix(arg, KafkaScheme))
 	if err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(k.opts(brokers)...)
+	brokers, topic := tg.Brokers, tg.Topic
+	sec, err := k.secure(tg.Security)
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(k.opts(brokers, sec)...)
 	if err != nil {
 		return fmt.Errorf("kafka brokers %s: %w", strings.Join(brokers, ","), err)
 	}
@@ -97,7 +130,7 @@ func (k *Kafka) list(ctx context.Context, arg string, tr TimeRange, fn func(Inpu
 	meta.AllowAutoTopicCreation = false
 	mresp, err := meta.RequestWith(ctx, cl)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", where, err)
+		return fmt.Errorf("read %s: %w", where, sec.Explain(err))
 	}
 	if len(mresp.Topics) != 1 {
 		return fmt.Errorf("read %s: the brokers answered for %d topics", where, len(mresp.Topics))
@@ -122,13 +155,13 @@ func (k *Kafka) list(ctx context.Context, arg string, tr TimeRange, fn func(Inpu
 	}
 	from, err := listOffsets(ctx, cl, topic, ids, start)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", where, err)
+		return fmt.Errorf("read %s: %w", where, sec.Explain(err))
 	}
 	to, err := listOffsets(ctx, cl, topic, ids, -1)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", where, err)
+		return fmt.Errorf("read %s: %w", where, sec.Explain(err))
 	}
-	t := &kafkaTopic{k: k, name: arg, brokers: brokers, topic: topic}
+	t := &kafkaTopic{k: k, name: arg, brokers: brokers, topic: topic, sec: sec}
 	for _, id := range ids {
 		f, ok := from[id]
 		if !ok || f < 0 { // no message at or after the time
@@ -190,7 +223,7 @@ func (t *kafkaTopic) open(ctx context.Context) (io.ReadCloser, error) {
 	}
 	// Control records (transaction markers) are kept so that offsets
 	// run on to each high-water mark; they are not passed on.
-	cl, err := kgo.NewClient(t.k.opts(t.brokers,
+	cl, err := kgo.NewClient(t.k.opts(t.brokers, t.sec,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{t.topic: offsets}),
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxBytes(8<<20))...)
@@ -226,7 +259,7 @@ func (t *kafkaTopic) consume(ctx context.Context, cl *kgo.Client, pages chan<- l
 		var ferr error
 		fs.EachError(func(topic string, p int32, err error) {
 			if ferr == nil && !errors.Is(err, context.Canceled) {
-				ferr = fmt.Errorf("read partition %d of topic %s: %w", p, topic, err)
+				ferr = fmt.Errorf("read partition %d of topic %s: %w", p, topic, t.sec.Explain(err))
 			}
 		})
 		if ferr != nil {

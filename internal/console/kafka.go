@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -48,7 +49,7 @@ func (h *Handler) listKafka(ctx context.Context, rs *recordSet) error {
 	fl := rs.fl
 	kind, loc, err := sink.ParseDestination(fl.Destination)
 	if err != nil || kind != sink.DestinationKafka {
-		return apiError(http.StatusBadRequest, "InvalidParameterValue", "flow log %s: destination %q is not a Kafka URL (kafka://host:port[,host:port]/topic)", fl.ID, fl.Destination)
+		return apiError(http.StatusBadRequest, "InvalidParameterValue", "flow log %s: destination %q is not a Kafka URL (kafka://host:port[,host:port]/topic[?tls=true&sasl=…])", fl.ID, fl.Destination)
 	}
 	brokers, topic, err := kafka.ParseLocation(loc)
 	if err != nil {
@@ -62,7 +63,12 @@ func (h *Handler) listKafka(ctx context.Context, rs *recordSet) error {
 	rs.rc.Format = f
 	where := "topic " + topic + " on brokers " + strings.Join(brokers, ",")
 
-	k := analyze.NewKafka(analyze.KafkaConfig{Opts: []kgo.Opt{kgo.DialTimeout(kafkaDialTimeout), kgo.ClientID("flowlog-console")}})
+	// TLS and SASL: the URL's query, completed from the server's
+	// environment (FLOWLOG_KAFKA_*), as for the agents.
+	k := analyze.NewKafka(analyze.KafkaConfig{
+		Warn: warnLog{h.log},
+		Opts: []kgo.Opt{kgo.DialTimeout(kafkaDialTimeout), kgo.ClientID("flowlog-console")},
+	})
 	lctx, cancel := context.WithTimeout(ctx, kafkaListTimeout)
 	defer cancel()
 	var ins []analyze.Input
@@ -161,6 +167,14 @@ func readMessages(ctx context.Context, in analyze.Input, limit int) (data []byte
 			return buf.Bytes(), false, rerr
 		}
 	}
+}
+
+// warnLog logs what is written to it as warnings.
+type warnLog struct{ log *slog.Logger }
+
+func (w warnLog) Write(p []byte) (int, error) {
+	w.log.Warn(strings.TrimSpace(strings.TrimPrefix(string(p), "flowlog: warning: ")))
+	return len(p), nil
 }
 
 func countLines(b []byte) int { return bytes.Count(b, []byte{'\n'}) }

@@ -53,9 +53,9 @@ type message struct {
 // consume reads want messages of topic with a separate client, from the
 // start, and fails after 20 s without them; it then waits briefly for any
 // more (duplicates).
-func consume(t testing.TB, addrs []string, topic string, want int) []message {
+func consume(t testing.TB, addrs []string, topic string, want int, opts ...kgo.Opt) []message {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addrs...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

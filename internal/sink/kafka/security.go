@@ -45,13 +45,13 @@ const (
 
 // URL query parameters of a kafka:// location.
 const (
-	paramTLS                = "tls"
-	paramTLSServerName      = "tls-server-name"
-	paramTLSInsecure        = "tls-insecure-skip-verify"
-	paramSASL               = "sasl"
-	knownParams             = "tls, tls-server-name, tls-insecure-skip-verify and sasl"
-	secretsHint             = "credentials never go in a kafka:// URL (describe-flow-logs shows it): set " + EnvUsername + " and " + EnvPassword + " (or " + EnvPasswordFile + ")"
-	filesHint               = "files are given by " + EnvCAFile + ", " + EnvCertFile + " and " + EnvKeyFile
+	paramTLS           = "tls"
+	paramTLSServerName = "tls-server-name"
+	paramTLSInsecure   = "tls-insecure-skip-verify"
+	paramSASL          = "sasl"
+	knownParams        = "tls, tls-server-name, tls-insecure-skip-verify and sasl"
+	secretsHint        = "credentials never go in a kafka:// URL (describe-flow-logs shows it): set " + EnvUsername + " and " + EnvPassword + " (or " + EnvPasswordFile + ")"
+	filesHint          = "files are given by " + EnvCAFile + ", " + EnvCertFile + " and " + EnvKeyFile
 )
 
 // Security says how a Kafka client secures its connections: TLS (with an
@@ -361,22 +361,31 @@ func (c *Secured) Explain(err error) error {
 	if err == nil {
 		return nil
 	}
-	if hint := c.hint(err); hint != "" {
-		return &explained{err: err, hint: hint}
+	if hint, certain := c.hint(err); hint != "" {
+		return &explained{err: err, hint: hint, certain: certain}
 	}
 	return err
 }
 
+// IsSecurityError reports whether err, explained by Secured.Explain, is
+// a TLS or SASL failure for certain (a certificate, a refused login, TLS
+// against plaintext): settings to change, not brokers that are down.
+func IsSecurityError(err error) bool {
+	var e *explained
+	return errors.As(err, &e) && e.certain
+}
+
 // explained is an error with what it means in front.
 type explained struct {
-	err  error
-	hint string
+	err     error
+	hint    string
+	certain bool // a security failure, not perhaps one
 }
 
 func (e *explained) Error() string { return e.hint + ": " + e.err.Error() }
 func (e *explained) Unwrap() error { return e.err }
 
-func (c *Secured) hint(err error) string {
+func (c *Secured) hint(err error) (hint string, certain bool) {
 	s := c.Security
 	var (
 		unknownCA x509.UnknownAuthorityError
@@ -393,44 +402,44 @@ func (c *Secured) hint(err error) string {
 	}
 	switch {
 	case errors.As(err, &unknownCA):
-		return "kafka TLS: the broker's certificate is not signed by a CA in " + ca + ": set " + EnvCAFile + " to the CA bundle that signs the brokers' certificates"
+		return "kafka TLS: the broker's certificate is not signed by a CA in " + ca + ": set " + EnvCAFile + " to the CA bundle that signs the brokers' certificates", true
 	case errors.As(err, &hostname):
-		return "kafka TLS: the broker's certificate is not for the host dialed: dial a name it is for, or add tls-server-name=NAME to the URL"
+		return "kafka TLS: the broker's certificate is not for the host dialed: dial a name it is for, or add tls-server-name=NAME to the URL", true
 	case errors.As(err, &invalid):
-		return "kafka TLS: the broker's certificate is invalid (expired, not yet valid, or not for a server)"
+		return "kafka TLS: the broker's certificate is invalid (expired, not yet valid, or not for a server)", true
 	case errors.As(err, &verify):
-		return "kafka TLS: the broker's certificate was not accepted (CA " + ca + ")"
+		return "kafka TLS: the broker's certificate was not accepted (CA " + ca + ")", true
 	case errors.As(err, &alert):
-		return "kafka TLS: the broker ended the handshake"
+		return "kafka TLS: the broker ended the handshake", true
 	case errors.As(err, &recHeader):
-		return "kafka TLS: the broker does not speak TLS on this port: remove tls=true, or use the brokers' TLS listener"
+		return "kafka TLS: the broker does not speak TLS on this port: remove tls=true, or use the brokers' TLS listener", true
 	case errors.As(err, &ke) && ke.Code == kerr.SaslAuthenticationFailed.Code:
-		return "kafka SASL: the brokers refused username " + strconv.Quote(s.Username) + " with sasl=" + s.SASL + ": check " + EnvUsername + ", " + EnvPassword + " and the mechanism"
+		return "kafka SASL: the brokers refused username " + strconv.Quote(s.Username) + " with sasl=" + s.SASL + ": check " + EnvUsername + ", " + EnvPassword + " and the mechanism", true
 	case errors.As(err, &ke) && ke.Code == kerr.UnsupportedSaslMechanism.Code:
-		return "kafka SASL: the brokers do not offer sasl=" + s.SASL + ": use one of the mechanisms they enable"
+		return "kafka SASL: the brokers do not offer sasl=" + s.SASL + ": use one of the mechanisms they enable", true
 	case errors.As(err, &ke) && ke.Code == kerr.IllegalSaslState.Code && s.SASL == "":
-		return "kafka SASL: the brokers want SASL authentication: add sasl=… to the URL and set " + EnvUsername + " and " + EnvPassword
+		return "kafka SASL: the brokers want SASL authentication: add sasl=… to the URL and set " + EnvUsername + " and " + EnvPassword, true
 	}
 	msg := err.Error()
 	switch {
 	case s.TLS && (strings.Contains(msg, "remote error: tls: certificate required") || strings.Contains(msg, "remote error: tls: bad certificate")) && s.CertFile == "":
-		return "kafka TLS: the broker wants a client certificate (mutual TLS): set " + EnvCertFile + " and " + EnvKeyFile
+		return "kafka TLS: the broker wants a client certificate (mutual TLS): set " + EnvCertFile + " and " + EnvKeyFile, true
 	case s.TLS && (strings.Contains(msg, "remote error: tls: bad certificate") || strings.Contains(msg, "remote error: tls: unknown certificate authority")):
-		return "kafka TLS: the broker refused the client certificate " + s.CertFile + " (" + EnvCertFile + "): it is not signed by a CA the broker trusts, or not for a client"
+		return "kafka TLS: the broker refused the client certificate " + s.CertFile + " (" + EnvCertFile + "): it is not signed by a CA the broker trusts, or not for a client", true
 	case s.TLS && strings.Contains(msg, "remote error: tls: "):
-		return "kafka TLS: the broker ended the handshake"
+		return "kafka TLS: the broker ended the handshake", true
 	case s.SASL != "" && c.saslCut.Load() && isCut(err):
-		return "kafka SASL: the broker closed the connection instead of accepting user " + strconv.Quote(s.Username) + " with sasl=" + s.SASL + " (how brokers refuse a login): check " + EnvUsername + ", " + EnvPassword + " and that the user has " + strings.ToUpper(s.SASL) + " credentials"
+		return "kafka SASL: the broker closed the connection instead of accepting user " + strconv.Quote(s.Username) + " with sasl=" + s.SASL + " (how brokers refuse a login): check " + EnvUsername + ", " + EnvPassword + " and that the user has " + strings.ToUpper(s.SASL) + " credentials", true
 	case s.TLS && (errors.Is(err, context.DeadlineExceeded) || isTimeout(err)):
-		return "kafka TLS: no answer: a plaintext listener never answers a TLS client (remove tls=true if this port is not TLS), or the brokers are unreachable"
+		return "kafka TLS: no answer: a plaintext listener never answers a TLS client (remove tls=true if this port is not TLS), or the brokers are unreachable", false
 	case strings.Contains(msg, "tls alert record"):
-		return "kafka: the broker speaks TLS on this port and the client does not: add tls=true to the kafka:// URL"
+		return "kafka: the broker speaks TLS on this port and the client does not: add tls=true to the kafka:// URL", true
 	case errors.Is(err, io.EOF) && !s.TLS && isFirstReadEOF(err):
-		return "kafka: the broker closed the connection at once: if it speaks TLS or wants SASL on this port, add tls=true or sasl=… to the kafka:// URL"
+		return "kafka: the broker closed the connection at once: if it speaks TLS or wants SASL on this port, add tls=true or sasl=… to the kafka:// URL", true
 	case errors.Is(err, io.EOF) && s.TLS && isFirstReadEOF(err):
-		return "kafka: the broker closed the connection at once: if it wants SASL, add sasl=… to the kafka:// URL; if this port is not TLS, remove tls=true"
+		return "kafka: the broker closed the connection at once: if it wants SASL, add sasl=… to the kafka:// URL; if this port is not TLS, remove tls=true", true
 	}
-	return ""
+	return "", false
 }
 
 // isCut reports whether err is a connection the broker closed.

@@ -271,6 +271,12 @@ func (s *Service) deliver(ctx context.Context, st *stream) bool {
 	}
 	key := ObjectKey(st.Prefix, st.Name, time.UnixMilli(oldest), newUUID(), gz)
 	started := time.Now()
+	// The stream's role decides, as the role's session would be decided
+	// by S3: nothing is written when it may not (the rows stay).
+	if err := s.authorizePut(ctx, st, key); err != nil {
+		s.failed(ctx, st, err)
+		return false
+	}
 	if err := s.buckets.Put(ctx, st.Bucket(), key, body); err != nil {
 		s.failed(ctx, st, err)
 		return false
@@ -326,6 +332,7 @@ func (s *Service) failed(ctx context.Context, st *stream, err error) {
 		return // stopping: the records stay for the next start
 	}
 	now := s.now()
+	de := classify(err)
 	s.mu.Lock()
 	b := s.bufs[st.ID]
 	var wait time.Duration
@@ -337,10 +344,10 @@ func (s *Service) failed(ctx context.Context, st *stream, err error) {
 		}
 		wait = b.backoff
 		b.retryAt = now.Add(wait)
-		b.lastErr, b.lastErrAt = err.Error(), now
+		b.lastErr, b.lastErrAt = de.Error(), now
 	}
 	s.mu.Unlock()
-	s.log.Warn("delivery failed; retrying", "stream", st.Name, "bucket", st.Bucket(), "retry-in", wait, "err", err)
+	s.log.Warn("delivery failed; retrying", "stream", st.Name, "bucket", st.Bucket(), "role", st.RoleARN, "retry-in", wait, "code", de.code, "err", err)
 }
 
 // NewS3Buckets returns S3Buckets for the S3 server at endpointURL

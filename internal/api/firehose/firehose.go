@@ -67,6 +67,10 @@ type Options struct {
 	// RetryMin and RetryMax bound the backoff between failed deliveries
 	// of a stream (doubling from RetryMin); 0 means 1 s and 1 min.
 	RetryMin, RetryMax time.Duration
+	// Roles, when set, makes the deliverer act as each stream's RoleARN:
+	// an object is written only when the role trusts ServicePrincipal and
+	// may s3:PutObject it. Nil writes every stream's objects (no IAM).
+	Roles Roles
 }
 
 // Validate reports the first option New cannot use.
@@ -96,6 +100,10 @@ type Service struct {
 	bufs map[int64]*buffer
 	wake chan struct{}
 
+	roles    Roles
+	smu      sync.Mutex // guards sessions
+	sessions map[string]roleSession
+
 	stop context.CancelFunc
 	done chan struct{}
 }
@@ -124,7 +132,9 @@ CREATE TABLE IF NOT EXISTS firehose_streams (
 	error_prefix TEXT NOT NULL,
 	size_mb INTEGER NOT NULL,
 	interval_s INTEGER NOT NULL,
-	compression TEXT NOT NULL
+	compression TEXT NOT NULL,
+	version INTEGER NOT NULL DEFAULT 1, -- VersionId, incremented by UpdateDestination
+	updated INTEGER NOT NULL DEFAULT 0 -- unix ms of the last UpdateDestination; 0: never
 );
 CREATE TABLE IF NOT EXISTS firehose_tags (
 	stream_id INTEGER NOT NULL REFERENCES firehose_streams(id) ON DELETE CASCADE,
@@ -182,8 +192,11 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Service, error) {
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		return nil, fmt.Errorf("create firehose tables: %w", err)
 	}
+	if err := migrate(ctx, db); err != nil {
+		return nil, err
+	}
 	s := &Service{db: db, opts: opts, log: opts.Logger, now: opts.Now, buckets: opts.Buckets,
-		bufs: map[int64]*buffer{}, wake: make(chan struct{}, 1)}
+		bufs: map[int64]*buffer{}, wake: make(chan struct{}, 1), roles: opts.Roles, sessions: map[string]roleSession{}}
 	rows, err := db.QueryContext(ctx, `SELECT stream_id, SUM(size), MIN(arrival) FROM firehose_records GROUP BY stream_id`)
 	if err != nil {
 		return nil, fmt.Errorf("read firehose buffers: %w", err)
@@ -200,6 +213,39 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Service, error) {
 		return nil, fmt.Errorf("read firehose buffers: %w", err)
 	}
 	return s, nil
+}
+
+// migrate adds the columns a store made before UpdateDestination lacks.
+func migrate(ctx context.Context, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, `SELECT name FROM pragma_table_info('firehose_streams')`)
+	if err != nil {
+		return fmt.Errorf("read firehose_streams columns: %w", err)
+	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return fmt.Errorf("read firehose_streams columns: %w", err)
+		}
+		have[n] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read firehose_streams columns: %w", err)
+	}
+	for _, c := range []struct{ name, def string }{
+		{"version", "INTEGER NOT NULL DEFAULT 1"},
+		{"updated", "INTEGER NOT NULL DEFAULT 0"},
+	} {
+		if have[c.name] {
+			continue
+		}
+		if _, err := db.ExecContext(ctx, `ALTER TABLE firehose_streams ADD COLUMN `+c.name+` `+c.def); err != nil {
+			return fmt.Errorf("add column firehose_streams.%s: %w", c.name, err)
+		}
+	}
+	return nil
 }
 
 // Info implements api.Service.
@@ -280,6 +326,8 @@ func (s *Service) Serve(ctx context.Context, call *api.Call) (any, error) {
 		return s.listDeliveryStreams(ctx, call.Body)
 	case "DeleteDeliveryStream":
 		return s.deleteDeliveryStream(ctx, call.Body)
+	case "UpdateDestination":
+		return s.updateDestination(ctx, call)
 	case "PutRecord":
 		return s.putRecord(ctx, call.Body)
 	case "PutRecordBatch":

@@ -29,6 +29,8 @@ type stream struct {
 	SizeMB      int
 	IntervalS   int
 	Compression string
+	Version     int64
+	Updated     time.Time // zero until an UpdateDestination
 }
 
 // Bucket is the name of the stream's bucket.
@@ -148,7 +150,11 @@ func (s *Service) createDeliveryStream(ctx context.Context, body []byte) (any, e
 	case cfg == nil:
 		return nil, invalid("A destination configuration is required: ExtendedS3DestinationConfiguration or S3DestinationConfiguration")
 	}
-	st, err := checkS3Config(cfg, extended)
+	member := "s3DestinationConfiguration"
+	if extended {
+		member = "extendedS3DestinationConfiguration"
+	}
+	st, err := checkS3Config(cfg, member)
 	if err != nil {
 		return nil, err
 	}
@@ -197,13 +203,10 @@ func (s *Service) createDeliveryStream(ctx context.Context, body []byte) (any, e
 	return map[string]string{"DeliveryStreamARN": s.StreamARN(st.Name)}, nil
 }
 
-// checkS3Config validates a destination configuration and returns the
-// stream it describes (without name and times).
-func checkS3Config(c *s3Config, extended bool) (*stream, error) {
-	member := "s3DestinationConfiguration"
-	if extended {
-		member = "extendedS3DestinationConfiguration"
-	}
+// checkS3Config validates a destination configuration (the request's
+// member named member) and returns the stream it describes (without
+// name and times).
+func checkS3Config(c *s3Config, member string) (*stream, error) {
 	if c.RoleARN == "" {
 		return nil, missing(member + ".roleARN")
 	}
@@ -338,15 +341,18 @@ func putTags(ctx context.Context, tx *sql.Tx, id int64, tags []Tag) error {
 	return nil
 }
 
-const streamColumns = `id, name, created, extended, role_arn, bucket_arn, prefix, error_prefix, size_mb, interval_s, compression`
+const streamColumns = `id, name, created, extended, role_arn, bucket_arn, prefix, error_prefix, size_mb, interval_s, compression, version, updated`
 
 func scanStream(row interface{ Scan(...any) error }) (*stream, error) {
 	var st stream
-	var created int64
-	if err := row.Scan(&st.ID, &st.Name, &created, &st.Extended, &st.RoleARN, &st.BucketARN, &st.Prefix, &st.ErrorPrefix, &st.SizeMB, &st.IntervalS, &st.Compression); err != nil {
+	var created, updated int64
+	if err := row.Scan(&st.ID, &st.Name, &created, &st.Extended, &st.RoleARN, &st.BucketARN, &st.Prefix, &st.ErrorPrefix, &st.SizeMB, &st.IntervalS, &st.Compression, &st.Version, &updated); err != nil {
 		return nil, err
 	}
 	st.Created = time.UnixMilli(created)
+	if updated != 0 {
+		st.Updated = time.UnixMilli(updated)
+	}
 	return &st, nil
 }
 
@@ -411,6 +417,7 @@ type streamDescription struct {
 	DeliveryStreamType                    string
 	VersionId                             string
 	CreateTimestamp                       epoch
+	LastUpdateTimestamp                   *epoch `json:",omitempty"`
 	DeliveryStreamEncryptionConfiguration map[string]string
 	FailureDescription                    *failureDescription `json:",omitempty"`
 	Destinations                          []destinationDescription
@@ -451,19 +458,27 @@ func (s *Service) describeDeliveryStream(ctx context.Context, body []byte) (any,
 	}
 	out := streamDescription{
 		DeliveryStreamName: st.Name, DeliveryStreamARN: s.StreamARN(st.Name), DeliveryStreamStatus: "ACTIVE",
-		DeliveryStreamType: "DirectPut", VersionId: "1", CreateTimestamp: epoch(st.Created),
+		DeliveryStreamType: "DirectPut", VersionId: strconv.FormatInt(st.Version, 10), CreateTimestamp: epoch(st.Created),
 		DeliveryStreamEncryptionConfiguration: map[string]string{"Status": "DISABLED"},
 		Destinations:                          []destinationDescription{dest},
+	}
+	if !st.Updated.IsZero() {
+		u := epoch(st.Updated)
+		out.LastUpdateTimestamp = &u
 	}
 	if in.ExclusiveStartDestinationId == DestinationID {
 		out.Destinations = []destinationDescription{}
 	}
 	// A failing delivery shows here (the stream stays ACTIVE, as AWS's
-	// does while it retries) until a delivery succeeds.
+	// does while it retries) until a delivery succeeds. AWS reports S3
+	// delivery errors in its error logs (code and message); the model's
+	// FailureDescription types are KMS and ENI failures, so the type is
+	// UNKNOWN_ERROR and Details starts with the error log's code and
+	// message.
 	s.mu.Lock()
 	if b := s.bufs[st.ID]; b != nil && b.lastErr != "" {
 		out.FailureDescription = &failureDescription{Type: "UNKNOWN_ERROR",
-			Details: truncate("delivery failed at "+b.lastErrAt.UTC().Format(time.RFC3339)+", retrying: "+b.lastErr, 1024)}
+			Details: truncate(b.lastErr+"; delivery failed at "+b.lastErrAt.UTC().Format(time.RFC3339)+", retrying", 1024)}
 	}
 	s.mu.Unlock()
 	return map[string]any{"DeliveryStreamDescription": out}, nil

@@ -162,6 +162,8 @@ func TestCLICreateErrors(t *testing.T) {
 		{"bad role", []string{"LogGroupName", "g", "DeliverLogsPermissionArn", "role"}, "InvalidParameterValue", "DeliverLogsPermissionArn"},
 		{"file relative", []string{"LogDestinationType", "file", "LogDestination", "var/log"}, "InvalidParameter", "absolute"},
 		{"kafka url", []string{"LogDestinationType", "kafka", "LogDestination", "kafka://broker"}, "InvalidParameter", "kafka://"},
+		{"kafka parameter", []string{"LogDestinationType", "kafka", "LogDestination", "kafka://b:9093/t?tls=true&ssl=1"}, "InvalidParameter", `unknown parameter "ssl"`},
+		{"kafka password", []string{"LogDestinationType", "kafka", "LogDestination", "kafka://b:9093/t?sasl=plain&password=x"}, "InvalidParameter", "credentials never go in a kafka:// URL"},
 		{"firehose arn", []string{"LogDestinationType", "kinesis-data-firehose", "LogDestination", "arn:aws:s3:::bucket"}, "InvalidParameter", "Firehose"},
 		{"options on cwl", []string{"LogGroupName", "g", "DeliverLogsPermissionArn", role, "DestinationOptions.FileFormat", "parquet"}, "InvalidParameter", "DestinationOptions"},
 		{"file format", []string{"LogDestinationType", "s3", "LogDestination", "arn:aws:s3:::bucket", "DestinationOptions.FileFormat", "csv"}, "InvalidParameterValue", "FileFormat"},

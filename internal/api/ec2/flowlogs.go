@@ -18,6 +18,7 @@ import (
 	"github.com/flowlog/flowlog/flow"
 	"github.com/flowlog/flowlog/internal/api"
 	"github.com/flowlog/flowlog/internal/sink"
+	"github.com/flowlog/flowlog/internal/sink/kafka"
 )
 
 // Resource, traffic and destination types of CreateFlowLogs.
@@ -299,9 +300,14 @@ func (s *Service) validateDestination(in *CreateFlowLogsInput) error {
 			return api.Errorf("InvalidParameter", "LogDestination %q is not an absolute, clean path (the directory on every agent's host, e.g. /var/log/flowlog)", p)
 		}
 	case DestKafka:
-		kind, _, err := sink.ParseDestination(in.LogDestination)
+		kind, loc, err := sink.ParseDestination(in.LogDestination)
 		if err != nil || kind != sink.DestinationKafka {
 			return api.Errorf("InvalidParameter", "LogDestination %q is not a Kafka URL: want kafka://host:port[,host:port]/topic", in.LogDestination)
+		}
+		// The query's TLS and SASL settings; credentials in the URL
+		// are refused without being repeated.
+		if _, err := kafka.ParseTarget(loc); err != nil {
+			return api.Errorf("InvalidParameter", "LogDestination: %v", err)
 		}
 	default:
 		return api.Errorf("InvalidParameterValue", "Value (%s) for parameter LogDestinationType is invalid. Valid values: cloud-watch-logs, s3, kinesis-data-firehose, file, kafka.", in.LogDestinationType)

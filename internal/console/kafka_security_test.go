@@ -61,7 +61,9 @@ func TestRecordsOfKafkaSecured(t *testing.T) {
 	t.Setenv(kafka.EnvPassword, "wrong")
 	began := time.Now()
 	res, body := c.do("GET", "/console/api/flowlogs/"+fl.ID+"/records", nil, nil)
-	var got struct{ Error struct{ Code, Message string } }
+	var got struct {
+		Error struct{ Code, Message string }
+	}
 	json.Unmarshal([]byte(body), &got)
 	if res.StatusCode != http.StatusBadGateway || got.Error.Code != "DestinationUnreadable" || !strings.Contains(got.Error.Message, "kafka SASL: the broker closed the connection instead of accepting user") || time.Since(began) > 3*time.Second {
 		t.Fatalf("wrong password: after %v: %s %s", time.Since(began), res.Status, body)

@@ -33,6 +33,7 @@ import (
 	"github.com/flowlog/flowlog/internal/parquet"
 	"github.com/flowlog/flowlog/internal/pipeline"
 	"github.com/flowlog/flowlog/internal/sink"
+	"github.com/flowlog/flowlog/internal/sink/kafka"
 	"github.com/flowlog/flowlog/internal/spool"
 )
 
@@ -459,10 +460,16 @@ func (c Config) Validate() error {
 		var kind sink.DestinationKind
 		if fl.Destination == "" {
 			bad(key("destination"), "not set: want a directory, file:///path, s3://bucket/prefix, kafka://brokers/topic, cloudwatch://log-group or firehose://stream")
-		} else if k, _, err := sink.ParseDestination(fl.Destination); err != nil {
+		} else if k, loc, err := sink.ParseDestination(fl.Destination); err != nil {
 			bad(key("destination"), "%v", err)
 		} else {
 			kind = k
+			if k == sink.DestinationKafka {
+				// Brokers, topic and the TLS/SASL query.
+				if _, err := kafka.ParseTarget(loc); err != nil {
+					bad(key("destination"), "%v", err)
+				}
+			}
 		}
 		objects := kind == sink.DestinationFile || kind == sink.DestinationS3
 		switch fl.FileFormat {

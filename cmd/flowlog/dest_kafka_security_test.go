@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/flowlog/flowlog/flow"
+	"github.com/flowlog/flowlog/internal/agent"
 	"github.com/flowlog/flowlog/internal/sink/kafka"
 	"github.com/flowlog/flowlog/internal/sink/kafka/kafkatest"
+	"github.com/flowlog/flowlog/internal/sink/sinktest"
 )
 
 // runFlowlog runs the flowlog command (this test binary as flowlog, see
@@ -68,5 +72,38 @@ func TestReadToKafkaSecured(t *testing.T) {
 	code, out, _ = runFlowlog(t, insecure, "read", "--dest", dest+"&tls-insecure-skip-verify=true", samplePath)
 	if code != 0 || !strings.Contains(out, "flowlog: warning: kafka tls-insecure-skip-verify=true: the brokers' certificates are not checked") {
 		t.Fatalf("insecure: exit %d: %s", code, out)
+	}
+}
+
+// TestAgentKafkaSecured: the agent's kafka opener (also for flow logs it
+// follows from a server, whose URL is passed through) secures its sink
+// with the URL's query and the agent's FLOWLOG_KAFKA_* environment:
+// mutual TLS and SCRAM-SHA-256 here; the records arrive.
+func TestAgentKafkaSecured(t *testing.T) {
+	p := kafkatest.NewPKI(t)
+	c := kafkatest.Cluster(t, p, true, "SCRAM-SHA-256", "flows")
+	for k, v := range p.Env(true, true) {
+		t.Setenv(k, v)
+	}
+	fl := agent.FlowLog{ID: "fl-0123456789abcdef0", Destination: "kafka://" + c.ListenAddrs()[0] + "/flows?tls=true&sasl=scram-sha-256"}
+	d, err := openAgentKafka(context.Background(), fl, fl.ID, flow.DefaultFormat(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := sinktest.Window(7, 1529511600, 20, 2)
+	if err := d.Sink.Write(recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := runFlowlog(t, nil, "analyze", "summary", "--output", "json", fl.Destination)
+	if code != 0 || !strings.Contains(out, `"records":20,`) {
+		t.Fatalf("analyze summary: exit %d: %s", code, out)
+	}
+
+	t.Setenv(kafka.EnvCertFile, "")
+	if _, err := openAgentKafka(context.Background(), fl, fl.ID, flow.DefaultFormat(), nil); err == nil || !strings.Contains(err.Error(), "FLOWLOG_KAFKA_CERT_FILE and FLOWLOG_KAFKA_KEY_FILE go together") {
+		t.Fatalf("a key without its certificate: %v", err)
 	}
 }

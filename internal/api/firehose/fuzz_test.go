@@ -96,6 +96,50 @@ func FuzzCreateDeliveryStream(f *testing.F) {
 	})
 }
 
+// FuzzUpdateDestination: any UpdateDestination body on a fresh stream
+// (VersionId 1) is answered with a client error, or updates it to a
+// destination that DescribeDeliveryStream describes at VersionId 2;
+// nothing is an internal error.
+func FuzzUpdateDestination(f *testing.F) {
+	f.Add([]byte(`{"DeliveryStreamName":"s","CurrentDeliveryStreamVersionId":"1","DestinationId":"destinationId-000000000001","ExtendedS3DestinationUpdate":{"Prefix":"new/","BufferingHints":{"SizeInMBs":2},"CompressionFormat":"GZIP"}}`))
+	f.Add([]byte(`{"DeliveryStreamName":"s","CurrentDeliveryStreamVersionId":"1","DestinationId":"destinationId-000000000001","S3DestinationUpdate":{"RoleARN":"arn:aws:iam::1:role/x","BucketARN":"arn:aws:s3:::other"}}`))
+	f.Add([]byte(`{"DeliveryStreamName":"s","CurrentDeliveryStreamVersionId":"2","DestinationId":"destinationId-000000000001","ExtendedS3DestinationUpdate":{}}`))
+	f.Add([]byte(`{"DeliveryStreamName":"s","CurrentDeliveryStreamVersionId":"1","DestinationId":"destinationId-000000000002","ExtendedS3DestinationUpdate":{"Prefix":"../x"}}`))
+	f.Add([]byte(`{"DeliveryStreamName":"s","CurrentDeliveryStreamVersionId":"x","DestinationId":"d"}`))
+	ctx := context.Background()
+	db, err := api.OpenDB(ctx, f.TempDir())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { db.Close() })
+	s, err := New(ctx, db, Options{BucketsDir: f.TempDir()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	create := []byte(`{"DeliveryStreamName":"s","ExtendedS3DestinationConfiguration":{"RoleARN":"arn:aws:iam::1:role/r","BucketARN":"arn:aws:s3:::bkt"}}`)
+	if _, err := s.Serve(ctx, &api.Call{Action: "CreateDeliveryStream", Body: create}); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		// Back to the stream as created, in one statement.
+		if _, err := db.ExecContext(ctx, `UPDATE firehose_streams SET version = 1, updated = 0, extended = 1, role_arn = 'arn:aws:iam::1:role/r',
+			bucket_arn = 'arn:aws:s3:::bkt', prefix = '', error_prefix = '', size_mb = 5, interval_s = 300, compression = 'UNCOMPRESSED' WHERE name = 's'`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Serve(ctx, &api.Call{Action: "UpdateDestination", Body: body}); err != nil {
+			clientError(t, err)
+			return
+		}
+		out, err := s.Serve(ctx, &api.Call{Action: "DescribeDeliveryStream", Body: []byte(`{"DeliveryStreamName":"s"}`)})
+		if err != nil {
+			t.Fatalf("describe after an update: %v", err)
+		}
+		if v := out.(map[string]any)["DeliveryStreamDescription"].(streamDescription).VersionId; v != "2" {
+			t.Fatalf("VersionId %s after one update, want 2", v)
+		}
+	})
+}
+
 // TestStreamNamedTwice: a body naming two streams is refused, not
 // authorized for one and performed on the other.
 func TestStreamNamedTwice(t *testing.T) {

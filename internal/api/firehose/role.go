@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/smithy-go"
@@ -135,7 +136,11 @@ func (s *Service) roleSession(ctx context.Context, roleARN string) (api.Principa
 	creds, err := s.roles.AssumeRoleForDelivery(ctx, roleARN, ServicePrincipal)
 	var de *iam.DeliveryError
 	if errors.As(err, &de) {
-		return api.Principal{}, &deliveryError{code: codeAccessDenied, msg: msgAccessDenied, err: errors.New("role " + roleARN + ": " + de.Reason)}
+		reason := de.Reason
+		if !strings.Contains(reason, roleARN) {
+			reason = "role " + roleARN + ": " + reason
+		}
+		return api.Principal{}, &deliveryError{code: codeAccessDenied, msg: msgAccessDenied, err: errors.New(reason)}
 	}
 	if err != nil {
 		return api.Principal{}, fmt.Errorf("assume role %s: %w", roleARN, err)

@@ -13,6 +13,15 @@
 // IntervalInSeconds, then deletes them: delivery is at least once (a
 // crash between the write and the delete writes the object again, as
 // Firehose may). Stopping leaves what is buffered for the next start.
+//
+// Roles: with Options.Roles (the IAM service) the deliverer acts as each
+// stream's RoleARN, as Firehose does: it assumes the role for
+// firehose.amazonaws.com and writes an object only when the session may
+// s3:PutObject arn:aws:s3:::BUCKET/KEY. A refused role fails the
+// delivery with AWS's S3.AccessDenied error; the rows stay and are
+// retried, so fixing the role delivers them (once each: nothing was
+// written). UpdateDestination changes a stream's destination under its
+// VersionId.
 package firehose
 
 import (

@@ -381,3 +381,52 @@ func TestUpdateDestination(t *testing.T) {
 		t.Fatalf("describe after the second update: %v, %v", out, err)
 	}
 }
+
+// TestStoreBeforeUpdateDestination: a store made before UpdateDestination
+// (firehose_streams without version and updated) gains the columns; its
+// streams are at VersionId 1 and can be updated.
+func TestStoreBeforeUpdateDestination(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := api.OpenDB(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Exec(`CREATE TABLE firehose_streams (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, created INTEGER NOT NULL,
+		extended INTEGER NOT NULL, role_arn TEXT NOT NULL, bucket_arn TEXT NOT NULL, prefix TEXT NOT NULL, error_prefix TEXT NOT NULL,
+		size_mb INTEGER NOT NULL, interval_s INTEGER NOT NULL, compression TEXT NOT NULL);
+		INSERT INTO firehose_streams (name, created, extended, role_arn, bucket_arn, prefix, error_prefix, size_mb, interval_s, compression)
+		VALUES ('old', 0, 1, 'arn:aws:iam::123456789012:role/r', 'arn:aws:s3:::bkt', 'p/', '', 5, 300, 'UNCOMPRESSED')`); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := firehose.New(ctx, db, firehose.Options{BucketsDir: filepath.Join(dir, "b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	describe := func() description {
+		t.Helper()
+		out, err := svc.Serve(ctx, &api.Call{Action: "DescribeDeliveryStream", Body: []byte(`{"DeliveryStreamName":"old"}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(out)
+		var d description
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if v := describe().DeliveryStreamDescription.VersionId; v != "1" {
+		t.Fatalf("VersionId %s of a stream of an old store, want 1", v)
+	}
+	if _, err := svc.Serve(ctx, &api.Call{Action: "UpdateDestination", Body: []byte(`{"DeliveryStreamName":"old","CurrentDeliveryStreamVersionId":"1",
+		"DestinationId":"destinationId-000000000001","S3DestinationUpdate":{"Prefix":"q/"}}`)}); err != nil {
+		t.Fatal(err)
+	}
+	d := describe().DeliveryStreamDescription
+	if x := d.Destinations[0].ExtendedS3DestinationDescription; d.VersionId != "2" || x.Prefix != "q/" || x.BucketARN != "arn:aws:s3:::bkt" {
+		t.Fatalf("after the update: %+v", d)
+	}
+}

@@ -405,14 +405,22 @@ func TestStoreBeforeUpdateDestination(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	describe := func() description {
+	type desc struct {
+		DeliveryStreamDescription struct {
+			VersionId    string
+			Destinations []struct {
+				ExtendedS3DestinationDescription struct{ Prefix, BucketARN string }
+			}
+		}
+	}
+	describe := func() desc {
 		t.Helper()
 		out, err := svc.Serve(ctx, &api.Call{Action: "DescribeDeliveryStream", Body: []byte(`{"DeliveryStreamName":"old"}`)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, _ := json.Marshal(out)
-		var d description
+		var d desc
 		if err := json.Unmarshal(b, &d); err != nil {
 			t.Fatal(err)
 		}

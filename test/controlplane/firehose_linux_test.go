@@ -47,6 +47,12 @@ func TestFirehoseEndToEnd(t *testing.T) {
 	// AWS allows since zero buffering; the Debian CLI's older model says
 	// at least 60, so its client-side validation is turned off).
 	streamARN := "arn:aws:firehose:" + apitest.Region + ":" + apitest.AccountID + ":deliverystream/vpc-flows"
+	// The stream's role, as on AWS: trusted by Firehose, allowed to put
+	// the bucket's objects (the server delivers as this role).
+	admin.JSON(t, nil, "iam", "create-role", "--role-name", "firehose-delivery", "--assume-role-policy-document",
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"firehose.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)
+	admin.JSON(t, nil, "iam", "put-role-policy", "--role-name", "firehose-delivery", "--policy-name", "s3", "--policy-document",
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::flow-logs/*"}]}`)
 	noValidation := admin
 	noValidation.Env = []string{"AWS_CONFIG_FILE=" + writeFile(t, filepath.Join(dir, "aws-config"), "[default]\nparameter_validation = false\n")}
 	var created struct{ DeliveryStreamARN string }

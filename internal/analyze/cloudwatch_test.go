@@ -5,10 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -252,6 +258,7 @@ type follow struct {
 	out     syncBuffer
 	batches chan int
 	done    chan error
+	st      Stats // when done
 	cancel  context.CancelFunc
 	took    time.Duration // from cancel to return
 }
@@ -301,22 +308,26 @@ func (l *followLogs) startFollow(t *testing.T, endpoint string, rc ReadConfig, d
 		}
 	}
 	go func() {
-		_, err := FollowConnections(ctx, &Lister{CloudWatch: cw, Range: rc.Range}, args, rc, ConnOptions{},
+		st, err := FollowConnections(ctx, &Lister{CloudWatch: cw, Range: rc.Range}, args, rc, ConnOptions{},
 			FollowOptions{Poll: 20 * time.Millisecond, OnBatch: func(n int) {
 				select {
 				case f.batches <- n:
 				default:
 				}
 			}}, Output{W: &f.out, Mode: ModeJSON})
+		f.st = st
 		f.done <- err
 	}()
 	t.Cleanup(func() { cancel() })
 	return f
 }
 
-// polls waits for n polls of the follow.
+// polls waits for n polls of the follow from now.
 func (f *follow) polls(t *testing.T, n int) {
 	t.Helper()
+	for len(f.batches) > 0 {
+		<-f.batches
+	}
 	timeout := time.After(10 * time.Second)
 	for range n {
 		select {
@@ -429,4 +440,293 @@ func TestCloudWatchFollow(t *testing.T) {
 	}
 	checkConv(t, convs[2], "10.0.0.9:50003", "no answer to SYN", 2, 0)
 	t.Logf("the follow ended %v after its context", f.took)
+}
+
+// TestCloudWatchFollowSweeps follows a group with many events in the
+// lookback (as a busy group, forced): polls between sweeps search the
+// last moments only, so an event stamped before them is found by the
+// next sweep of the whole lookback, once; the ids kept stay within the
+// lookback.
+func TestCloudWatchFollowSweeps(t *testing.T) {
+	l := startFollowLogs(t, "sweeps", logs.Options{})
+	t0 := time.Now().Add(-40 * time.Minute).Unix()
+	l.put(t, "eni-0aaa-all",
+		tcp("eni-0aaa", "10.0.0.9", "10.0.0.5", 50001, 443, 2, t0),
+		tcp("eni-0aaa", "10.0.0.5", "10.0.0.9", 443, 50001, 18, t0),
+		tcp("eni-0aaa", "10.0.0.9", "10.0.0.5", 50001, 443, 17, t0+1500),
+		tcp("eni-0aaa", "10.0.0.5", "10.0.0.9", 443, 50001, 17, t0+1500))
+	f := l.startFollow(t, l.url, ReadConfig{}, "")
+	checkConv(t, f.waitFor(t, 1)[0], "10.0.0.9:50001", "closed by FIN by both", 4, 4)
+	fl := f.cw.follows["cloudwatch://sweeps"]
+	fl.mu.Lock()
+	// The handshake is more than the lookback older than the FIN: its
+	// ids are forgotten.
+	if n := fl.ids.len(); n != 2 {
+		t.Errorf("%d ids kept, want the 2 of the last 20 minutes", n)
+	}
+	fl.small, fl.recent, fl.sweepEvery = 0, 10*time.Second, time.Hour
+	fl.mu.Unlock()
+	f.polls(t, 3) // a sweep that began before is over
+	// B's records start 300 s before the newest event read.
+	l.put(t, "eni-0bbb-all",
+		tcp("eni-0bbb", "10.0.1.7", "10.0.0.6", 50002, 8080, 2, t0+1200),
+		tcp("eni-0bbb", "10.0.0.6", "10.0.1.7", 8080, 50002, 20, t0+1200))
+	f.polls(t, 10)
+	if n := len(f.conversations(t)); n != 1 {
+		t.Fatalf("a poll between sweeps searched further back than 10 s:\n%s", f.out.String())
+	}
+	fl.mu.Lock()
+	fl.sweepEvery = 0
+	fl.mu.Unlock()
+	checkConv(t, f.waitFor(t, 2)[1], "10.0.1.7:50002", "answered by RST", 2, 2)
+	f.polls(t, 10)
+	if n := len(f.conversations(t)); n != 2 {
+		t.Fatalf("printed again:\n%s", f.out.String())
+	}
+	f.cancel()
+	if err := <-f.done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCloudWatchFollowWithDirectory follows a log group and a directory
+// at once, with --where: conversations from both as they end.
+func TestCloudWatchFollowWithDirectory(t *testing.T) {
+	l := startFollowLogs(t, "both", logs.Options{})
+	dir := t.TempDir()
+	t0 := time.Now().Add(-10 * time.Minute).Unix()
+	where, err := ParseExpr("dstport = 443 or srcport = 443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := l.startFollow(t, l.url, ReadConfig{Where: where}, dir)
+	f.polls(t, 2)
+	l.put(t, "eni-0aaa-all",
+		tcp("eni-0aaa", "10.0.0.9", "10.0.0.5", 50001, 443, 2, t0),
+		tcp("eni-0aaa", "10.0.0.5", "10.0.0.9", 443, 50001, 20, t0),
+		tcp("eni-0aaa", "10.0.0.9", "10.0.0.5", 50009, 80, 2, t0),
+		tcp("eni-0aaa", "10.0.0.5", "10.0.0.9", 80, 50009, 20, t0))
+	checkConv(t, f.waitFor(t, 1)[0], "10.0.0.9:50001", "answered by RST", 2, 2)
+	publish(t, dir, l.format,
+		tcp("eni-0ccc", "10.0.2.9", "10.0.2.5", 50004, 443, 2, t0+10),
+		tcp("eni-0ccc", "10.0.2.5", "10.0.2.9", 443, 50004, 20, t0+10),
+		tcp("eni-0ccc", "10.0.2.9", "10.0.2.5", 50005, 80, 2, t0+10),
+		tcp("eni-0ccc", "10.0.2.5", "10.0.2.9", 80, 50005, 20, t0+10))
+	checkConv(t, f.waitFor(t, 2)[1], "10.0.2.9:50004", "answered by RST", 2, 2)
+	f.polls(t, 10)
+	f.cancel()
+	if err := <-f.done; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.conversations(t)); n != 2 {
+		t.Fatalf("--where: port 80 printed, or a conversation twice:\n%s", f.out.String())
+	}
+}
+
+// TestCloudWatchFollowGroupDeleted deletes the followed group: the follow
+// prints the conversations still open and ends with an error naming it.
+func TestCloudWatchFollowGroupDeleted(t *testing.T) {
+	l := startFollowLogs(t, "deleted", logs.Options{})
+	t0 := time.Now().Add(-10 * time.Minute).Unix()
+	l.put(t, "eni-0aaa-all", tcp("eni-0aaa", "10.0.0.9", "10.0.0.5", 50001, 443, 2, t0))
+	f := l.startFollow(t, l.url, ReadConfig{}, "")
+	f.polls(t, 2)
+	if _, err := l.client.DeleteLogGroup(context.Background(), &cloudwatchlogs.DeleteLogGroupInput{LogGroupName: aws.String("deleted")}); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	select {
+	case err = <-f.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the follow went on after the group was deleted")
+	}
+	if err == nil || err.Error() != "log group deleted in "+apitest.Region+" no longer exists (deleted while followed)" {
+		t.Fatalf("error %v", err)
+	}
+	convs := f.conversations(t)
+	if len(convs) != 1 {
+		t.Fatalf("the open conversation is not printed:\n%s", f.out.String())
+	}
+	checkConv(t, convs[0], "10.0.0.9:50001", "no answer to SYN", 2, 0)
+}
+
+// faultyLogs is a proxy in front of the API that answers FilterLogEvents
+// with an AWS error while code is set, counting the calls it refused.
+type faultyLogs struct {
+	url      string
+	code     atomic.Value // string; "" passes
+	onlyNext atomic.Bool  // refuse only the calls for a next page
+	refused  atomic.Int32
+}
+
+func (l *followLogs) faulty(t *testing.T) *faultyLogs {
+	target, err := url.Parse(l.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	p := &faultyLogs{}
+	p.code.Store("")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code := p.code.Load().(string)
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if code != "" && r.Header.Get("X-Amz-Target") == "Logs_20140328.FilterLogEvents" && (!p.onlyNext.Load() || bytes.Contains(body, []byte(`"nextToken"`))) {
+			p.refused.Add(1)
+			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"__type":%q,"message":"refused by the test"}`, code)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	p.url = srv.URL
+	return p
+}
+
+// TestCloudWatchFollowFaults: throttling mid-follow delays the events
+// (none lost, none twice) and ends the follow only when it lasts; an
+// access denied mid-follow ends it, naming the group.
+func TestCloudWatchFollowFaults(t *testing.T) {
+	l := startFollowLogs(t, "faults", logs.Options{})
+	p := l.faulty(t)
+	t0 := time.Now().Add(-10 * time.Minute).Unix()
+	l.put(t, "eni-0aaa-all",
+		tcp("eni-0aaa", "10.0.0.9", "10.0.0.5", 50001, 443, 2, t0),
+		tcp("eni-0aaa", "10.0.0.5", "10.0.0.9", 443, 50001, 18, t0))
+
+	t.Run("throttled for a while", func(t *testing.T) {
+		f := l.startFollow(t, p.url, ReadConfig{}, "")
+		f.polls(t, 2)
+		p.code.Store("ThrottlingException")
+		l.put(t, "eni-0aaa-all",
+			tcp("eni-0aaa", "10.0.0.9", "10.0.0.5", 50001, 443, 17, t0+60),
+			tcp("eni-0aaa", "10.0.0.5", "10.0.0.9", 443, 50001, 17, t0+60))
+		for p.refused.Load() < 15 { // 3 polls, each tried 5 times
+			f.polls(t, 1)
+		}
+		if out := f.out.String(); out != "" {
+			t.Fatalf("printed while throttled: %s", out)
+		}
+		p.code.Store("")
+		checkConv(t, f.waitFor(t, 1)[0], "10.0.0.9:50001", "closed by FIN by both", 4, 4)
+		f.polls(t, 10)
+		f.cancel()
+		if err := <-f.done; err != nil || len(f.conversations(t)) != 1 {
+			t.Fatalf("err %v, output\n%s", err, f.out.String())
+		}
+	})
+
+	t.Run("throttled on and on", func(t *testing.T) {
+		p.refused.Store(0)
+		f := l.startFollow(t, p.url, ReadConfig{}, "")
+		f.polls(t, 2)
+		p.code.Store("ThrottlingException")
+		defer p.code.Store("")
+		var err error
+		select {
+		case err = <-f.done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the follow goes on throttled")
+		}
+		if err == nil || !strings.Contains(err.Error(), "read log group faults in "+apitest.Region+": ThrottlingException: refused by the test") ||
+			!strings.Contains(err.Error(), "throttled at 10 polls in a row") {
+			t.Fatalf("error %v", err)
+		}
+		if n := p.refused.Load(); n != 50 {
+			t.Errorf("%d calls refused, want 10 polls of 5 attempts", n)
+		}
+		// The open conversation was printed before the error.
+		checkConv(t, f.conversations(t)[0], "10.0.0.9:50001", "closed by FIN by both", 4, 4)
+		t.Logf("%v", err)
+	})
+
+	t.Run("access denied", func(t *testing.T) {
+		f := l.startFollow(t, p.url, ReadConfig{}, "")
+		f.polls(t, 2)
+		p.code.Store("AccessDeniedException")
+		defer p.code.Store("")
+		var err error
+		select {
+		case err = <-f.done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the follow goes on denied")
+		}
+		if err == nil || err.Error() != "read log group faults in "+apitest.Region+": AccessDeniedException: refused by the test (reading a log group needs logs:FilterLogEvents on it)" {
+			t.Fatalf("error %v", err)
+		}
+	})
+}
+
+// TestCloudWatchFollowPageThrottled follows a group whose searches stop
+// after a moment (pages short, with a token, as AWS's on large groups)
+// while the calls for next pages are throttled: a poll cut short leaves
+// the rest to the next, and every record is read once, none reported as
+// an input that failed.
+func TestCloudWatchFollowPageThrottled(t *testing.T) {
+	l := startFollowLogs(t, "pages", logs.Options{FilterScanTime: time.Nanosecond})
+	p := l.faulty(t)
+	t0 := time.Now().Add(-10 * time.Minute).Unix()
+	f := l.startFollow(t, p.url, ReadConfig{}, "")
+	f.polls(t, 2)
+	p.onlyNext.Store(true)
+	p.code.Store("ThrottlingException")
+	// The server searches 1,000 events at a time: more make a next page.
+	const n = 600
+	var lines []string
+	for i := range n {
+		lines = append(lines,
+			tcp("eni-0aaa", "10.0.0.9", "10.0.0.5", 50000+i, 443, 2, t0+int64(i)),
+			tcp("eni-0aaa", "10.0.0.5", "10.0.0.9", 443, 50000+i, 20, t0+int64(i)))
+	}
+	l.put(t, "eni-0aaa-all", lines...)
+	deadline := time.Now().Add(10 * time.Second)
+	for p.refused.Load() < 10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls for a next page within 10 s", p.refused.Load())
+		}
+		f.polls(t, 1)
+	}
+	if len(f.conversations(t)) == 0 {
+		t.Fatal("nothing of the first pages printed")
+	}
+	p.code.Store("")
+	convs := f.waitFor(t, n)
+	for i, c := range convs {
+		checkConv(t, c, "10.0.0.9:"+strconv.Itoa(50000+i), "answered by RST", 2, 2)
+	}
+	f.polls(t, 5)
+	f.cancel()
+	if err := <-f.done; err != nil || len(f.conversations(t)) != n || len(f.st.Failed) != 0 {
+		t.Fatalf("err %v, failed %v, %d conversations", err, f.st.Failed, len(f.conversations(t)))
+	}
+	if got := f.cw.prog.items.Load(); got != 2*n {
+		t.Errorf("%d events read, want %d", got, 2*n)
+	}
+}
+
+func TestEventIDs(t *testing.T) {
+	var s eventIDs
+	s.init(maphash.MakeSeed())
+	for i := range int64(100) {
+		if !s.add("e"+strconv.FormatInt(i, 10), i*500) || s.add("e"+strconv.FormatInt(i, 10), i*500) {
+			t.Fatalf("event %d: new twice, or not new", i)
+		}
+	}
+	s.forget(10_500) // seconds 0…9 go: events 0…19
+	if s.len() != 80 || s.floor != 10_000 || !s.add("e19", 9_500) || s.add("e20", 10_000) {
+		t.Fatalf("after forget: %d ids, floor %d", s.len(), s.floor)
+	}
+	s.shrink(30) // whole seconds go, the oldest first: 15 seconds of 2
+	if s.len() != 30 || s.floor != 35_000 || s.add("e70", 35_000) || !s.add("e69", 34_500) {
+		t.Fatalf("after shrink: %d ids, floor %d", s.len(), s.floor)
+	}
+	s.forget(-5000) // before the floor: nothing
+	if s.floor != 35_000 {
+		t.Fatalf("floor went back to %d", s.floor)
+	}
 }

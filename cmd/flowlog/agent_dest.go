@@ -144,10 +144,11 @@ func openAgentS3(ctx context.Context, fl agent.FlowLog, id string, format *flow.
 
 // openAgentKafka opens kafka://host:port[,host:port]/topic[?tls=true&sasl=…]:
 // one message per record, keyed by interface id; TLS files and SASL
-// credentials come from the agent's FLOWLOG_KAFKA_* variables. It does not
-// wait for the brokers (the spool delivers when they are back); a TLS or
-// SASL error shows, explained, in the delivery errors.
-func openAgentKafka(_ context.Context, fl agent.FlowLog, _ string, format *flow.Format, _ *inventory.Inventory) (agent.Destination, error) {
+// credentials come from the agent's FLOWLOG_KAFKA_* variables. It
+// connects to the brokers once (at most kafkaPingTimeout): a TLS or SASL
+// failure is the flow log's error at once, explained; brokers that are
+// down are not (the spool delivers when they are back).
+func openAgentKafka(ctx context.Context, fl agent.FlowLog, _ string, format *flow.Format, _ *inventory.Inventory) (agent.Destination, error) {
 	_, location, err := sink.ParseDestination(fl.Destination)
 	if err != nil {
 		return agent.Destination{}, err
@@ -163,6 +164,13 @@ func openAgentKafka(_ context.Context, fl agent.FlowLog, _ string, format *flow.
 	}
 	if w := sec.Warning(); w != "" {
 		slog.Warn(w, "flow_log", fl.ID)
+	}
+	pctx, cancel := context.WithTimeout(ctx, kafkaPingTimeout)
+	defer cancel()
+	if err := s.Ping(pctx); err != nil && kafka.IsSecurityError(err) {
+		s.Abort()
+		s.Close()
+		return agent.Destination{}, err
 	}
 	return agent.Destination{Sink: s}, nil
 }

@@ -78,7 +78,8 @@ func TestReadToKafkaSecured(t *testing.T) {
 // TestAgentKafkaSecured: the agent's kafka opener (also for flow logs it
 // follows from a server, whose URL is passed through) secures its sink
 // with the URL's query and the agent's FLOWLOG_KAFKA_* environment:
-// mutual TLS and SCRAM-SHA-256 here; the records arrive.
+// mutual TLS and SCRAM-SHA-256 here; the records arrive. A wrong password
+// fails the opening at once; brokers that are down do not.
 func TestAgentKafkaSecured(t *testing.T) {
 	p := kafkatest.NewPKI(t)
 	c := kafkatest.Cluster(t, p, true, "SCRAM-SHA-256", "flows")
@@ -101,6 +102,20 @@ func TestAgentKafkaSecured(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"records":20,`) {
 		t.Fatalf("analyze summary: exit %d: %s", code, out)
 	}
+
+	t.Setenv(kafka.EnvPassword, "wrong")
+	began := time.Now()
+	if _, err := openAgentKafka(context.Background(), fl, fl.ID, flow.DefaultFormat(), nil); err == nil || !strings.Contains(err.Error(), "kafka SASL: ") || time.Since(began) > 3*time.Second {
+		t.Fatalf("a wrong password: after %v: %v", time.Since(began), err)
+	}
+	t.Setenv(kafka.EnvPassword, kafkatest.Password)
+	down := agent.FlowLog{ID: fl.ID, Destination: "kafka://127.0.0.1:1/flows?tls=true&sasl=scram-sha-256"}
+	d, err = openAgentKafka(context.Background(), down, fl.ID, flow.DefaultFormat(), nil)
+	if err != nil {
+		t.Fatalf("brokers down are no reason not to open (the spool delivers later): %v", err)
+	}
+	d.Sink.(interface{ Abort() }).Abort()
+	d.Sink.Close()
 
 	t.Setenv(kafka.EnvCertFile, "")
 	if _, err := openAgentKafka(context.Background(), fl, fl.ID, flow.DefaultFormat(), nil); err == nil || !strings.Contains(err.Error(), "FLOWLOG_KAFKA_CERT_FILE and FLOWLOG_KAFKA_KEY_FILE go together") {

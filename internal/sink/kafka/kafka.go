@@ -14,6 +14,12 @@
 // returns the error, and the spool delivers the records again later. If
 // such a batch had in fact been written, its records are then in the
 // topic twice: delivery is at least once.
+//
+// The package also owns how every flowlog Kafka client (this sink, the
+// analyzer's topic input, the console) is secured: Security, TLS and SASL
+// from a kafka:// URL's query and FLOWLOG_KAFKA_* variables, turned into
+// franz-go options in one place (Security.Load), with errors that say
+// which handshake failed (Secured.Explain).
 package kafka
 
 import (

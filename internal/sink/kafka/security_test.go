@@ -98,6 +98,7 @@ func TestSecureFailures(t *testing.T) {
 		{"SASL missing", "tls=true", true, false, "SCRAM-SHA-512", p.Env(false, false), "add sasl="},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel() // each waits out a 1 s delivery timeout
 			var pki *kafkatest.PKI
 			if c.tls {
 				pki = p

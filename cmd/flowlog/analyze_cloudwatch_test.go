@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -451,4 +453,146 @@ func BenchmarkAnalyzeCloudWatch(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// TestAnalyzeFollowCloudWatch runs connections --follow on a log group of
+// a real `flowlog serve` and a directory at once, as a real process,
+// while events are put with the AWS SDK: conversations appear as their
+// records close (also those another interface publishes late, with
+// older timestamps), each once; Ctrl-C prints what is still open and
+// exits 0, also while a search is awaited.
+func TestAnalyzeFollowCloudWatch(t *testing.T) {
+	s := startLogsServer(t)
+	ctx := context.Background()
+	const group = "follow"
+	if _, err := s.client.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(group)}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().Add(-15 * time.Minute).Unix()
+	rec := func(eni, src, dst string, sport, dport int, start int64) string {
+		return fmt.Sprintf("2 123456789012 %s %s %s %d %d 6 2 120 %d %d ACCEPT OK", eni, src, dst, sport, dport, start, start+5)
+	}
+	// The default format has no tcp-flags: conversations end by --idle
+	// of record time, the newest record end seen.
+	s.putRecords(t, group, "eni-0aaa-all", []string{
+		rec("eni-0aaa", "10.0.0.9", "10.0.0.5", 50001, 443, t0),
+		rec("eni-0aaa", "10.0.0.5", "10.0.0.9", 443, 50001, t0)})
+	dir := t.TempDir()
+
+	// A proxy in front of the server, to hold a search at the end.
+	target, _ := url.Parse(s.url)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var hold atomic.Bool
+	var held atomic.Int32
+	release := make(chan struct{})
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hold.Load() && r.Header.Get("X-Amz-Target") == "Logs_20140328.FilterLogEvents" {
+			held.Add(1)
+			_, _ = io.Copy(io.Discard, r.Body) // then a closed connection ends the context
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	defer close(release)
+
+	cmd := exec.Command(flowlogBinary(t), "analyze", "connections", "--follow", "--poll", "50ms", "--idle", "60s", "-o", "json",
+		"--since", "30m", "--endpoint-url", front.URL, "--region", apitest.Region, "cloudwatch://"+group, dir)
+	cmd.Env = []string{"AWS_ACCESS_KEY_ID=" + s.key, "AWS_SECRET_ACCESS_KEY=" + s.secret, "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "HOME=" + t.TempDir()}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan string, 10)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	next := func() map[string]any {
+		t.Helper()
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("output ended; stderr %q", errOut.String())
+			}
+			var j map[string]any
+			if err := json.Unmarshal([]byte(l), &j); err != nil {
+				t.Fatalf("%s: %v", l, err)
+			}
+			return j
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no conversation printed; stderr %q", errOut.String())
+		}
+		return nil
+	}
+	check := func(c map[string]any, client string, packets float64) {
+		t.Helper()
+		c2s, _ := c["client_to_server"].(map[string]any)
+		if c["client"] != client || c2s["packets"] != packets {
+			t.Fatalf("conversation %v; want %s with %v packets from the client", c, client, packets)
+		}
+	}
+	// B starts 120 s after A: A is quiet for more than --idle.
+	s.putRecords(t, group, "eni-0bbb-all", []string{
+		rec("eni-0bbb", "10.0.1.7", "10.0.0.6", 50002, 443, t0+120),
+		rec("eni-0bbb", "10.0.0.6", "10.0.1.7", 443, 50002, t0+120)})
+	check(next(), "10.0.0.9:50001", 2)
+	// Late: eni-0aaa's next records start before B's, the newest read,
+	// quiet for more than --idle before them; then records of a directory.
+	s.putRecords(t, group, "eni-0aaa-next", []string{rec("eni-0aaa", "10.0.0.9", "10.0.0.7", 50003, 443, t0+30)})
+	check(next(), "10.0.0.9:50003", 2)
+	publishDir(t, dir, rec("eni-0ccc", "10.0.2.9", "10.0.2.5", 50004, 443, t0+240))
+	check(next(), "10.0.1.7:50002", 2)
+	// Ctrl-C while a search is awaited: D, from the directory, was
+	// read, and is printed as it stands.
+	hold.Store(true)
+	deadline := time.Now().Add(10 * time.Second)
+	for held.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no search held")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	check(next(), "10.0.2.9:50004", 2)
+	if _, ok := <-lines; ok {
+		t.Fatal("more output: a conversation printed twice")
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v; stderr %q", err, errOut.String())
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("exited %v after SIGINT", took)
+	}
+}
+
+// publishDir writes default-format record lines as a file under dir,
+// written aside and renamed, as objects are published.
+func publishDir(t *testing.T, dir string, lines ...string) {
+	t.Helper()
+	data := "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n" + strings.Join(lines, "\n") + "\n"
+	name := fmt.Sprintf("records-%d.log", time.Now().UnixNano())
+	if err := os.WriteFile(filepath.Join(dir, ".tmp-"+name), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, ".tmp-"+name), filepath.Join(dir, name)); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"runtime/debug"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 
@@ -176,28 +173,13 @@ func openAgentKafka(ctx context.Context, fl agent.FlowLog, _ string, format *flo
 }
 
 // openAgentCloudWatch opens cloudwatch://GROUP or a log group ARN with the
-// standard AWS credential chain (see openCloudWatchDestination).
+// standard AWS credential chain (see newCloudWatchSink).
 func openAgentCloudWatch(ctx context.Context, fl agent.FlowLog, _ string, format *flow.Format, _ *inventory.Inventory) (agent.Destination, error) {
 	_, location, err := sink.ParseDestination(fl.Destination)
 	if err != nil {
 		return agent.Destination{}, err
 	}
-	target, err := cloudwatch.ParseLocation(location)
-	if err != nil {
-		return agent.Destination{}, err
-	}
-	var opts []func(*config.LoadOptions) error
-	if target.Region != "" {
-		opts = append(opts, config.WithRegion(target.Region))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return agent.Destination{}, fmt.Errorf("cloudwatch log group %s: load AWS configuration: %w", target.Group, err)
-	}
-	if awsCfg.Region == "" {
-		return agent.Destination{}, errors.New("cloudwatch log group " + target.Group + ": no AWS region: give the log group's ARN (arn:aws:logs:REGION:ACCOUNT:log-group:NAME) or set AWS_REGION")
-	}
-	s, err := cloudwatch.New(cloudwatch.Config{Group: target.Group, Format: format, Client: cloudwatchlogs.NewFromConfig(awsCfg)})
+	s, err := newCloudWatchSink(ctx, location, format)
 	if err != nil {
 		return agent.Destination{}, err
 	}

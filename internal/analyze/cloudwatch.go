@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -543,10 +544,11 @@ const (
 	// every poll, which then costs a page.
 	cwFollowSweepEvery = time.Minute
 	cwFollowSmall      = 10000
-	// cwFollowMaxIDs bounds the event ids kept (8 bytes each, about
-	// 20 MB with the maps): past it, the oldest seconds are forgotten
-	// and the lookback is shorter.
-	cwFollowMaxIDs = 1 << 20
+	// cwFollowMaxIDs bounds the event ids kept (a hash of 8 bytes each,
+	// 20 MB at most with the maps' overhead; 437 events a second over
+	// the 20 minutes): past it, the oldest seconds are forgotten, and
+	// the lookback is shorter.
+	cwFollowMaxIDs = 1 << 19
 	// cwFollowMaxSkip is how many polls an idle or throttled group
 	// skips at most: polls back off to 1 in 4.
 	cwFollowMaxSkip = 3
@@ -744,67 +746,63 @@ func isThrottled(err error) bool {
 }
 
 // eventIDs is a set of log event ids (64-bit hashes: a false match is
-// about one in 10^13 events at the largest size), filed by second so
-// that forgetting the oldest costs only what is forgotten.
+// about one in 3·10^13 events at the largest size), filed by the second of
+// their event's timestamp: an event's id is looked for only there, and
+// forgetting the oldest costs only what is forgotten.
 type eventIDs struct {
 	seed  maphash.Seed
-	ids   map[uint64]struct{}
-	bySec map[int64][]uint64
+	bySec map[int64]map[uint64]struct{}
+	n     int
 	floor int64 // ms: ids of events before it are forgotten
-	kept  int   // len after the last forget
+	kept  int   // n after the last forget
 }
 
 func (s *eventIDs) init(seed maphash.Seed) {
 	s.seed = seed
-	s.ids = map[uint64]struct{}{}
-	s.bySec = map[int64][]uint64{}
+	s.bySec = map[int64]map[uint64]struct{}{}
 }
 
-func (s *eventIDs) len() int { return len(s.ids) }
+func (s *eventIDs) len() int { return s.n }
 
 // add records the id of an event at ts (ms) and reports whether it was
 // new.
 func (s *eventIDs) add(id string, ts int64) bool {
 	h := maphash.String(s.seed, id)
-	if _, ok := s.ids[h]; ok {
+	sec := floorDiv(ts, 1000)
+	m := s.bySec[sec]
+	if m == nil {
+		m = map[uint64]struct{}{}
+		s.bySec[sec] = m
+	} else if _, ok := m[h]; ok {
 		return false
 	}
-	s.ids[h] = struct{}{}
-	sec := floorDiv(ts, 1000)
-	s.bySec[sec] = append(s.bySec[sec], h)
+	m[h] = struct{}{}
+	s.n++
 	return true
 }
 
 // forget drops the ids of events before ms (rounded down to its second).
 func (s *eventIDs) forget(ms int64) {
 	sec := floorDiv(ms, 1000)
-	if sec*1000 <= s.floor {
-		s.kept = len(s.ids)
-		return
-	}
-	for k, hs := range s.bySec {
-		if k < sec {
-			for _, h := range hs {
-				delete(s.ids, h)
+	if sec*1000 > s.floor {
+		for k, m := range s.bySec {
+			if k < sec {
+				s.n -= len(m)
+				delete(s.bySec, k)
 			}
-			delete(s.bySec, k)
 		}
+		s.floor = sec * 1000
 	}
-	s.floor = sec * 1000
-	s.kept = len(s.ids)
+	s.kept = s.n
 }
 
 // shrink forgets the oldest seconds until at most n ids are left.
 func (s *eventIDs) shrink(n int) {
-	if len(s.ids) <= n {
+	if s.n <= n {
 		return
 	}
-	secs := make([]int64, 0, len(s.bySec))
-	for k := range s.bySec {
-		secs = append(secs, k)
-	}
-	slices.Sort(secs)
-	left := len(s.ids)
+	secs := slices.Sorted(maps.Keys(s.bySec))
+	left := s.n
 	i := 0
 	for i < len(secs) && left > n {
 		left -= len(s.bySec[secs[i]])

@@ -165,7 +165,7 @@ func (o *analyzeOptions) prepare(cmd *cobra.Command, io streams, args []string, 
 	if len(args) == 0 {
 		if f, ok := io.in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 			stop()
-			return nil, usageError{errors.New("no input: give files, directories, s3:// prefixes or cloudwatch:// log groups (- for standard input)")}
+			return nil, usageError{errors.New("no input: give files, directories, s3:// prefixes, cloudwatch:// log groups or kafka:// topics (- for standard input)")}
 		}
 		args = []string{"-"}
 	}
@@ -188,7 +188,7 @@ func (o *analyzeOptions) prepare(cmd *cobra.Command, io streams, args []string, 
 			r.lister.CloudWatch = cw
 		}
 		if strings.HasPrefix(a, analyze.KafkaScheme) && r.lister.Kafka == nil {
-			r.lister.Kafka = analyze.NewKafka(analyze.KafkaConfig{Progress: rc.Progress, ProgressDelay: streamDelay})
+			r.lister.Kafka = analyze.NewKafka(analyze.KafkaConfig{Progress: rc.Progress, ProgressDelay: streamDelay, Warn: io.err})
 		}
 		if strings.HasPrefix(a, "s3://") && r.lister.S3 == nil {
 			s3, err := analyze.NewS3(ctx, analyze.S3Config{EndpointURL: o.endpointURL, Region: o.region, NoSignRequest: o.noSignRequest})

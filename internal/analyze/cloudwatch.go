@@ -17,12 +17,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/aws/smithy-go"
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/flowlog/flowlog/internal/awsconf"
 	"github.com/flowlog/flowlog/internal/sink/cloudwatch"
 )
 
@@ -85,26 +85,13 @@ type CloudWatch struct {
 
 // NewCloudWatch returns a log group reader for cfg.
 func NewCloudWatch(ctx context.Context, cfg CloudWatchConfig) (*CloudWatch, error) {
-	awsCfg, err := loadAWSConfig(ctx, cfg.Region)
+	awsCfg, err := awsconf.Load(ctx, awsconf.Overrides{Region: cfg.Region})
 	if err != nil {
 		return nil, err
 	}
 	prog := &streamProgress{w: cfg.Progress, delay: cfg.ProgressDelay, what: "log events"}
 	return &CloudWatch{cfg: cfg, awsCfg: awsCfg, clients: map[string]*cloudwatchlogs.Client{}, prog: prog,
 		follows: map[string]*cwFollow{}, seed: maphash.MakeSeed()}, nil
-}
-
-// loadAWSConfig loads the SDK's configuration from the usual sources
-// (environment, shared files, roles), in region when it is not empty.
-func loadAWSConfig(ctx context.Context, region string, opts ...func(*config.LoadOptions) error) (aws.Config, error) {
-	if region != "" {
-		opts = append(opts, config.WithRegion(region))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	return awsCfg, nil
 }
 
 // client returns the client of region.

@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/flowlog/flowlog/internal/awsconf"
 )
 
 // S3Config says how to reach S3.
@@ -32,11 +32,11 @@ type S3 struct {
 
 // NewS3 returns an S3 reader for cfg.
 func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
-	var opts []func(*config.LoadOptions) error
+	o := awsconf.Overrides{Region: cfg.Region}
 	if cfg.NoSignRequest {
-		opts = append(opts, config.WithCredentialsProvider(aws.AnonymousCredentials{}))
+		o.Credentials = aws.AnonymousCredentials{}
 	}
-	awsCfg, err := loadAWSConfig(ctx, cfg.Region, opts...)
+	awsCfg, err := awsconf.Load(ctx, o)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,12 +17,7 @@ import (
 func TestServeFirehoseRole(t *testing.T) {
 	apitest.RequireCLI(t)
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "server.yaml")
-	cfg := fmt.Sprintf("listen: 127.0.0.1:0\ndata-dir: %s\naccount-id: %q\naccess-keys:\n  - access-key-id: %s\n    secret-access-key: %s\n",
-		filepath.Join(dir, "data"), apitest.AccountID, apitest.AccessKey, apitest.SecretKey)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := writeServeConfig(t, dir, "")
 	srv := startServe(t, "--config", cfgPath)
 	cli := apitest.CLI{URL: srv.url, AccessKey: apitest.AccessKey, SecretKey: apitest.SecretKey, Region: apitest.Region}
 	cli.JSON(t, nil, "iam", "create-role", "--role-name", "fh", "--assume-role-policy-document",
@@ -36,7 +30,9 @@ func TestServeFirehoseRole(t *testing.T) {
 	cli.JSON(t, nil, "firehose", "put-record", "--delivery-stream-name", "s", "--record", "Data=aGVsbG8K") // "hello\n"
 
 	var d struct {
-		DeliveryStreamDescription struct{ FailureDescription *struct{ Type, Details string } }
+		DeliveryStreamDescription struct {
+			FailureDescription *struct{ Type, Details string }
+		}
 	}
 	for deadline := time.Now().Add(15 * time.Second); d.DeliveryStreamDescription.FailureDescription == nil; time.Sleep(200 * time.Millisecond) {
 		if time.Now().After(deadline) {

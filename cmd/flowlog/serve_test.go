@@ -56,6 +56,20 @@ func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 	return certFile, keyFile
 }
 
+// writeServeConfig writes dir/server.yaml for a server on a free
+// loopback port with its store in dir/data, apitest's account and keys,
+// and extra (YAML lines); it returns the file's path.
+func writeServeConfig(t *testing.T, dir, extra string) string {
+	t.Helper()
+	path := filepath.Join(dir, "server.yaml")
+	cfg := fmt.Sprintf("listen: 127.0.0.1:0\ndata-dir: %s\naccount-id: %q\n%saccess-keys:\n  - access-key-id: %s\n    secret-access-key: %s\n",
+		filepath.Join(dir, "data"), apitest.AccountID, extra, apitest.AccessKey, apitest.SecretKey)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // flowlog serve with tls: in its configuration serves https only; the AWS
 // CLI trusting the certificate works, plain http to the same port gets no
 // API answer, and the CLI without the CA refuses the server.
@@ -63,12 +77,7 @@ func TestServeTLS(t *testing.T) {
 	apitest.RequireCLI(t)
 	dir := t.TempDir()
 	cert, key := writeSelfSigned(t, dir)
-	cfgPath := filepath.Join(dir, "server.yaml")
-	cfg := fmt.Sprintf("listen: 127.0.0.1:0\ndata-dir: %s\naccount-id: %q\ntls:\n  cert: %s\n  key: %s\naccess-keys:\n  - access-key-id: %s\n    secret-access-key: %s\n",
-		filepath.Join(dir, "data"), apitest.AccountID, cert, key, apitest.AccessKey, apitest.SecretKey)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := writeServeConfig(t, dir, fmt.Sprintf("tls:\n  cert: %s\n  key: %s\n", cert, key))
 	srv := startServe(t, "--config", cfgPath)
 	if !strings.HasPrefix(srv.url, "https://127.0.0.1:") {
 		t.Fatalf("serve with tls announced %s", srv.url)
@@ -98,12 +107,7 @@ func TestServeTLS(t *testing.T) {
 func TestServeMetricsAndHealth(t *testing.T) {
 	apitest.RequireCLI(t)
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "server.yaml")
-	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nmetrics-address: 127.0.0.1:0\ndata-dir: %s\naccount-id: %q\naccess-keys:\n  - access-key-id: %s\n    secret-access-key: %s\n",
-		filepath.Join(dir, "data"), apitest.AccountID, apitest.AccessKey, apitest.SecretKey)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := writeServeConfig(t, dir, "metrics-address: 127.0.0.1:0\n")
 	srv := startServe(t, "--config", cfgPath)
 	cli := apitest.CLI{URL: srv.url, AccessKey: apitest.AccessKey, SecretKey: apitest.SecretKey, Region: apitest.Region}
 	cli.JSON(t, nil, "ec2", "describe-flow-logs")

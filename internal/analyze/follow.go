@@ -12,7 +12,8 @@ import (
 // minute, so a conversation is not printed between two of its records.
 const DefaultFollowIdle = 11 * time.Minute
 
-// DefaultPoll is how often --follow looks for new objects.
+// DefaultPoll is how often --follow looks for new objects, events and
+// messages.
 const DefaultPoll = 5 * time.Second
 
 // FollowOptions configure FollowConnections.
@@ -24,8 +25,9 @@ type FollowOptions struct {
 }
 
 // FollowConnections reads the objects under args (directories, S3
-// prefixes, and log groups when the Lister's CloudWatch has Follow set),
-// then polls them for new objects (new events) as they are published and
+// prefixes, and log groups and topics when the Lister's CloudWatch and
+// Kafka have Follow set), then polls them for new objects (new events,
+// new messages) as they are published and
 // prints each conversation once it is over: reset, closed by FIN from both
 // sides, or quiet for opt.Idle of record time (the newest record end seen
 // is the clock). When ctx ends, the conversations still open are printed
@@ -149,4 +151,15 @@ func (f *followWriter) write(convs []Conversation) error {
 	f.header = true
 	_, err := f.out.W.Write(b)
 	return err
+}
+
+// sendPage hands p to the reader of a page fetcher (pageReader), unless
+// ctx ends first.
+func sendPage(ctx context.Context, pages chan<- linePage, p linePage) bool {
+	select {
+	case pages <- p:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

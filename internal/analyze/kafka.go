@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -40,6 +42,12 @@ type KafkaConfig struct {
 	// Warn receives the warnings of a URL's security settings
 	// (tls-insecure-skip-verify); nil means os.Stderr.
 	Warn io.Writer
+	// Follow keeps each topic open once read (connections --follow): the
+	// consumer that read it stays, and every later List of the same
+	// argument returns the messages produced since, each once, in
+	// partition order (see kafkaFollow). The consumer is closed when the
+	// context of the first List ends.
+	Follow bool
 	// Opts are further franz-go options, applied last.
 	Opts []kgo.Opt
 }
@@ -48,15 +56,20 @@ type KafkaConfig struct {
 // message value (what flowlog's kafka destination writes): from the
 // oldest message kept (or the first produced at --since, less the
 // aggregation slack) up to the end of each partition as it was when the
-// topic was listed. Messages produced later are not waited for.
+// topic was listed. Messages produced later are not waited for, unless
+// the topic is followed (KafkaConfig.Follow).
 type Kafka struct {
 	cfg  KafkaConfig
 	prog *streamProgress
+
+	mu      sync.Mutex
+	follows map[string]*kafkaFollow // by argument, with cfg.Follow
 }
 
 // NewKafka returns a topic reader for cfg.
 func NewKafka(cfg KafkaConfig) *Kafka {
-	return &Kafka{cfg: cfg, prog: &streamProgress{w: cfg.Progress, delay: cfg.ProgressDelay, what: "messages"}}
+	return &Kafka{cfg: cfg, prog: &streamProgress{w: cfg.Progress, delay: cfg.ProgressDelay, what: "messages"},
+		follows: map[string]*kafkaFollow{}}
 }
 
 // kafkaPartition is a partition's offsets to read: [from, to).
@@ -71,6 +84,7 @@ type kafkaTopic struct {
 	name       string // the argument, for messages
 	brokers    []string
 	topic      string
+	where      string // "topic NAME on BROKERS", for messages
 	sec        *kafka.Secured
 	partitions []kafkaPartition // with messages to read
 }
@@ -103,84 +117,128 @@ func (k *Kafka) secure(s kafka.Security) (*kafka.Secured, error) {
 // partitions' offsets to read are fixed here (from the oldest kept, or
 // the first produced at tr.Since less cwSinceSlack, to the high-water
 // mark), so a missing topic or unreachable brokers fail before a report
-// is printed.
+// is printed. With Follow, the topic is listed once: later Lists of arg
+// poll it (kafkaFollow.poll).
 func (k *Kafka) list(ctx context.Context, arg string, tr TimeRange, fn func(Input) error) error {
+	if k.cfg.Follow {
+		k.mu.Lock()
+		f := k.follows[arg]
+		k.mu.Unlock()
+		if f != nil {
+			return f.poll(ctx, arg, fn)
+		}
+	}
 	tg, err := kafka.ParseTarget(strings.TrimPrefix(arg, KafkaScheme))
 	if err != nil {
 		return err
 	}
-	brokers, topic := tg.Brokers, tg.Topic
 	sec, err := k.secure(tg.Security)
 	if err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(k.opts(brokers, sec)...)
+	t := &kafkaTopic{k: k, name: arg, brokers: tg.Brokers, topic: tg.Topic, sec: sec,
+		where: "topic " + tg.Topic + " on " + strings.Join(tg.Brokers, ",")}
+	cl, err := kgo.NewClient(k.opts(t.brokers, sec)...)
 	if err != nil {
-		return fmt.Errorf("kafka brokers %s: %w", strings.Join(brokers, ","), err)
+		return fmt.Errorf("kafka brokers %s: %w", strings.Join(t.brokers, ","), err)
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, kafkaSetupTimeout)
+	lctx, cancel := context.WithTimeout(ctx, kafkaSetupTimeout)
 	defer cancel()
-	where := "topic " + topic + " on " + strings.Join(brokers, ",")
+	ids, err := t.partitionIDs(lctx, cl)
+	if errors.Is(err, errNoTopic) {
+		return fmt.Errorf("%s does not exist", t.where)
+	}
+	if err != nil {
+		return err
+	}
+	from, to, err := t.offsets(lctx, cl, ids, tr)
+	if err != nil {
+		return err
+	}
+	if k.cfg.Follow {
+		f, err := newKafkaFollow(ctx, t, tr, from)
+		if err != nil {
+			return err
+		}
+		k.mu.Lock()
+		k.follows[arg] = f
+		k.mu.Unlock()
+		return fn(Input{Name: arg, Size: -1, src: &kafkaScan{f: f, to: to}, poll: true})
+	}
+	for _, id := range ids {
+		if from[id] < to[id] {
+			t.partitions = append(t.partitions, kafkaPartition{id: id, from: from[id], to: to[id]})
+		}
+	}
+	return fn(Input{Name: arg, Size: -1, src: t})
+}
 
+// errNoTopic is the brokers saying the topic does not exist.
+var errNoTopic = errors.New("no such topic")
+
+// partitionIDs asks the brokers for the topic's partitions, sorted;
+// errNoTopic when there is no such topic.
+func (t *kafkaTopic) partitionIDs(ctx context.Context, cl *kgo.Client) ([]int32, error) {
 	meta := kmsg.NewPtrMetadataRequest()
 	mt := kmsg.NewMetadataRequestTopic()
-	mt.Topic = kmsg.StringPtr(topic)
+	mt.Topic = kmsg.StringPtr(t.topic)
 	meta.Topics = append(meta.Topics, mt)
 	meta.AllowAutoTopicCreation = false
 	mresp, err := meta.RequestWith(ctx, cl)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", where, sec.Explain(err))
+		return nil, fmt.Errorf("read %s: %w", t.where, t.sec.Explain(err))
 	}
 	if len(mresp.Topics) != 1 {
-		return fmt.Errorf("read %s: the brokers answered for %d topics", where, len(mresp.Topics))
+		return nil, fmt.Errorf("read %s: the brokers answered for %d topics", t.where, len(mresp.Topics))
 	}
 	if err := kerr.ErrorForCode(mresp.Topics[0].ErrorCode); err != nil {
 		if errors.Is(err, kerr.UnknownTopicOrPartition) {
-			return fmt.Errorf("%s does not exist", where)
+			return nil, errNoTopic
 		}
-		return fmt.Errorf("read %s: %w", where, err)
+		return nil, fmt.Errorf("read %s: %w", t.where, err)
 	}
 	var ids []int32
 	for _, p := range mresp.Topics[0].Partitions {
 		ids = append(ids, p.Partition)
 	}
 	slices.Sort(ids)
+	return ids, nil
+}
 
-	// Offsets: -1 asks for the high-water mark, -2 the oldest kept, a
-	// time the first message produced at or after it.
+// offsets returns where the partitions ids begin to be read — the oldest
+// message kept, or the first produced at tr.Since less cwSinceSlack — and
+// where they end: the high-water marks. The ends are asked first: a
+// partition with no message at the start time when asked has none before
+// its end either, and begins there.
+func (t *kafkaTopic) offsets(ctx context.Context, cl *kgo.Client, ids []int32, tr TimeRange) (from, to map[int32]int64, err error) {
+	if to, err = t.listOffsets(ctx, cl, ids, -1); err != nil {
+		return nil, nil, err
+	}
+	// -2 asks for the oldest kept, a time for the first message produced
+	// at or after it.
 	start := int64(-2)
 	if !tr.Since.IsZero() {
 		start = max(tr.Since.Add(-cwSinceSlack).UnixMilli(), 0)
 	}
-	from, err := listOffsets(ctx, cl, topic, ids, start)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", where, sec.Explain(err))
+	if from, err = t.listOffsets(ctx, cl, ids, start); err != nil {
+		return nil, nil, err
 	}
-	to, err := listOffsets(ctx, cl, topic, ids, -1)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", where, sec.Explain(err))
-	}
-	t := &kafkaTopic{k: k, name: arg, brokers: brokers, topic: topic, sec: sec}
 	for _, id := range ids {
-		f, ok := from[id]
-		if !ok || f < 0 { // no message at or after the time
-			f = to[id]
-		}
-		if f < to[id] {
-			t.partitions = append(t.partitions, kafkaPartition{id: id, from: f, to: to[id]})
+		if f := from[id]; f < 0 { // no message at or after the time
+			from[id] = to[id]
 		}
 	}
-	return fn(Input{Name: arg, Size: -1, src: t})
+	return from, to, nil
 }
 
-// listOffsets asks for the offsets of topic's partitions at ts (-1: the
-// end, -2: the start, else milliseconds).
-func listOffsets(ctx context.Context, cl *kgo.Client, topic string, ids []int32, ts int64) (map[int32]int64, error) {
+// listOffsets asks for the offsets of the topic's partitions ids at ts
+// (-1: the end, -2: the start, else milliseconds).
+func (t *kafkaTopic) listOffsets(ctx context.Context, cl *kgo.Client, ids []int32, ts int64) (map[int32]int64, error) {
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.ReplicaID = -1
 	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = topic
+	rt.Topic = t.topic
 	for _, id := range ids {
 		p := kmsg.NewListOffsetsRequestTopicPartition()
 		p.Partition = id
@@ -192,23 +250,42 @@ func listOffsets(ctx context.Context, cl *kgo.Client, topic string, ids []int32,
 	// the answers.
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		return nil, fmt.Errorf("list offsets: %w", err)
+		return nil, fmt.Errorf("read %s: list offsets: %w", t.where, t.sec.Explain(err))
 	}
 	out := map[int32]int64{}
-	for _, t := range resp.Topics {
-		for _, p := range t.Partitions {
+	for _, rt := range resp.Topics {
+		for _, p := range rt.Partitions {
 			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-				return nil, fmt.Errorf("list offsets of partition %d: %w", p.Partition, err)
+				return nil, fmt.Errorf("read %s: list offsets of partition %d: %w", t.where, p.Partition, err)
 			}
 			out[p.Partition] = p.Offset
 		}
 	}
 	for _, id := range ids {
 		if _, ok := out[id]; !ok {
-			return nil, fmt.Errorf("list offsets: no answer for partition %d", id)
+			return nil, fmt.Errorf("read %s: list offsets: no answer for partition %d", t.where, id)
 		}
 	}
 	return out, nil
+}
+
+// consumer returns a client that consumes the topic's partitions from
+// the offsets given.
+func (t *kafkaTopic) consumer(offsets map[int32]int64) (*kgo.Client, error) {
+	at := map[int32]kgo.Offset{}
+	for id, o := range offsets {
+		at[id] = kgo.NewOffset().At(o)
+	}
+	// Control records (transaction markers) are kept so that offsets
+	// run on to each high-water mark; they are not passed on.
+	cl, err := kgo.NewClient(t.k.opts(t.brokers, t.sec,
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{t.topic: at}),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxBytes(8<<20))...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka brokers %s: %w", strings.Join(t.brokers, ","), err)
+	}
+	return cl, nil
 }
 
 // open consumes the partitions' offsets fixed by list, a fetch at a time,
@@ -217,67 +294,76 @@ func (t *kafkaTopic) open(ctx context.Context) (io.ReadCloser, error) {
 	if len(t.partitions) == 0 {
 		return io.NopCloser(bytes.NewReader(nil)), nil
 	}
-	offsets := map[int32]kgo.Offset{}
+	from := map[int32]int64{}
+	end := map[int32]int64{}
 	for _, p := range t.partitions {
-		offsets[p.id] = kgo.NewOffset().At(p.from)
+		from[p.id], end[p.id] = p.from, p.to
 	}
-	// Control records (transaction markers) are kept so that offsets
-	// run on to each high-water mark; they are not passed on.
-	cl, err := kgo.NewClient(t.k.opts(t.brokers, t.sec,
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{t.topic: offsets}),
-		kgo.KeepControlRecords(),
-		kgo.FetchMaxBytes(8<<20))...)
+	cl, err := t.consumer(from)
 	if err != nil {
-		return nil, fmt.Errorf("kafka brokers %s: %w", strings.Join(t.brokers, ","), err)
+		return nil, err
 	}
 	return startPageReader(ctx, t.k.prog, func(ctx context.Context, pages chan<- linePage) {
 		defer cl.Close()
-		t.consume(ctx, cl, pages)
+		t.pump(ctx, cl, pages, kafkaPump{
+			more: func() bool { return len(end) > 0 },
+			take: func(rec *kgo.Record) bool {
+				stop, ok := end[rec.Partition]
+				if !ok || rec.Offset >= stop {
+					return false // produced after the listing
+				}
+				if rec.Offset+1 >= stop {
+					delete(end, rec.Partition)
+					cl.PauseFetchPartitions(map[string][]int32{t.topic: {rec.Partition}})
+				}
+				return true
+			},
+			fail: func(err error) error { return err },
+		})
 	}), nil
 }
 
-// consume sends the values of each fetch as a page of lines until every
-// partition reached the offset it ends at, or ctx ends.
-func (t *kafkaTopic) consume(ctx context.Context, cl *kgo.Client, pages chan<- linePage) {
-	end := map[int32]int64{}
-	for _, p := range t.partitions {
-		end[p.id] = p.to
-	}
-	send := func(p linePage) bool {
-		select {
-		case pages <- p:
-			return true
-		case <-ctx.Done():
-			return false
+// kafkaPump says how long a read of a topic consumes, which records it
+// passes on, and how it ends on a fetch error.
+type kafkaPump struct {
+	more func() bool               // false: the read is over
+	take func(rec *kgo.Record) bool // whether rec's value is read (control records never are)
+	// fail is what the reader returns after the fetch error err: err,
+	// or io.EOF to end the read quietly.
+	fail func(err error) error
+	// stall, when not 0, ends the read (io.EOF) once a fetch was waited
+	// for that long.
+	stall time.Duration
+}
+
+// pump sends the values of each fetch of cl as a page of lines while
+// p.more, until a fetch error, a stall or ctx ends it.
+func (t *kafkaTopic) pump(ctx context.Context, cl *kgo.Client, pages chan<- linePage, p kafkaPump) {
+	for p.more() {
+		pctx, cancel := ctx, context.CancelFunc(func() {})
+		if p.stall > 0 {
+			pctx, cancel = context.WithTimeout(ctx, p.stall)
 		}
-	}
-	for len(end) > 0 {
-		fs := cl.PollFetches(ctx)
+		fs := cl.PollFetches(pctx)
+		stalled := pctx.Err() != nil
+		cancel()
 		if ctx.Err() != nil {
 			return
 		}
 		var ferr error
-		fs.EachError(func(topic string, p int32, err error) {
-			if ferr == nil && !errors.Is(err, context.Canceled) {
-				ferr = fmt.Errorf("read partition %d of topic %s: %w", p, topic, t.sec.Explain(err))
+		fs.EachError(func(topic string, part int32, err error) {
+			if ferr == nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				ferr = fmt.Errorf("read partition %d of topic %s: %w", part, topic, t.sec.Explain(err))
 			}
 		})
 		if ferr != nil {
-			send(linePage{err: ferr})
+			sendPage(ctx, pages, linePage{err: p.fail(ferr)})
 			return
 		}
 		var b []byte
 		n := 0
 		fs.EachRecord(func(rec *kgo.Record) {
-			stop, ok := end[rec.Partition]
-			if !ok || rec.Offset >= stop {
-				return // produced after the listing
-			}
-			if rec.Offset+1 >= stop {
-				delete(end, rec.Partition)
-				cl.PauseFetchPartitions(map[string][]int32{t.topic: {rec.Partition}})
-			}
-			if rec.Attrs.IsControl() {
+			if !p.take(rec) || rec.Attrs.IsControl() {
 				return
 			}
 			b = append(b, bytes.TrimRight(rec.Value, "\r\n")...)
@@ -285,9 +371,223 @@ func (t *kafkaTopic) consume(ctx context.Context, cl *kgo.Client, pages chan<- l
 			n++
 		})
 		t.k.prog.add(n, len(b))
-		if len(b) > 0 && !send(linePage{lines: b}) {
+		if len(b) > 0 && !sendPage(ctx, pages, linePage{lines: b}) {
 			return
 		}
+		if stalled {
+			break
+		}
 	}
-	send(linePage{err: io.EOF})
+	sendPage(ctx, pages, linePage{err: io.EOF})
+}
+
+// Following a topic. Unlike a log group, a topic has a cursor: the
+// consumer that read the topic up to its end stays open, positioned after
+// the last message read, and its fetches wait at the brokers for new
+// messages (a long poll: FetchMaxWait). Nothing is read twice, in
+// partition order, and nothing is kept per message. Each poll asks for the
+// topic's partitions (to consume the ones added since, and to notice the
+// topic deleted) and their ends, and reads up to them.
+const (
+	// kafkaFollowGone ends a follow whose brokers have failed to answer
+	// the polls for that long.
+	kafkaFollowGone = time.Minute
+	// kafkaFollowStall ends a poll's read that waited that long for a
+	// fetch (an end not reached: a partition whose leader is away): the
+	// other inputs' conversations are not held, and the next poll goes
+	// on from there.
+	kafkaFollowStall = 10 * time.Second
+)
+
+// kafkaFollow is the state of a followed topic: its consumer, and where
+// each partition's read has come to.
+type kafkaFollow struct {
+	t       *kafkaTopic
+	tr      TimeRange // where partitions added while followed begin
+	cl      *kgo.Client
+	release func() bool // stops the closing of cl when the follow's context ends
+
+	// The kafkaFollow… constants; tests change them.
+	gone, stall time.Duration
+
+	mu      sync.Mutex
+	pos     map[int32]int64 // the next offset to read, by partition consumed
+	failing time.Time       // when the polls began to fail; zero while they do not
+	scanErr error           // why the last read stopped early
+	err     error           // ended the follow
+}
+
+// newKafkaFollow starts consuming t from the offsets from, until ctx
+// ends (Ctrl-C) or an error ends the follow.
+func newKafkaFollow(ctx context.Context, t *kafkaTopic, tr TimeRange, from map[int32]int64) (*kafkaFollow, error) {
+	cl, err := t.consumer(from)
+	if err != nil {
+		return nil, err
+	}
+	f := &kafkaFollow{t: t, tr: tr, cl: cl, gone: kafkaFollowGone, stall: kafkaFollowStall, pos: maps.Clone(from)}
+	f.release = context.AfterFunc(ctx, cl.Close)
+	return f, nil
+}
+
+// poll is a later List of the topic: it consumes the partitions added
+// since the last poll, asks for the partitions' ends and hands fn an input
+// of the messages up to them — or nothing, when there are none. An error
+// ends the follow: the topic deleted, a login refused, brokers that have
+// not answered for f.gone.
+func (f *kafkaFollow) poll(ctx context.Context, arg string, fn func(Input) error) error {
+	f.mu.Lock()
+	err, scanErr := f.err, f.scanErr
+	f.scanErr = nil
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if scanErr != nil && kafkaFatal(scanErr) {
+		return f.end(scanErr)
+	}
+	to, err := f.refresh(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return f.failed(err)
+	}
+	if !f.behind(to) {
+		return nil
+	}
+	return fn(Input{Name: arg, Size: -1, src: &kafkaScan{f: f, to: to}, poll: true})
+}
+
+// refresh consumes the partitions added since the last poll (from their
+// start, or the first message at --since) and returns the ends of all.
+func (f *kafkaFollow) refresh(ctx context.Context) (map[int32]int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, kafkaSetupTimeout)
+	defer cancel()
+	ids, err := f.t.partitionIDs(ctx, f.cl)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	var added []int32
+	for _, id := range ids {
+		if _, ok := f.pos[id]; !ok {
+			added = append(added, id)
+		}
+	}
+	f.mu.Unlock()
+	if len(added) > 0 {
+		from, _, err := f.t.offsets(ctx, f.cl, added, f.tr)
+		if err != nil {
+			return nil, err
+		}
+		at := map[int32]kgo.Offset{}
+		f.mu.Lock()
+		for id, o := range from {
+			f.pos[id], at[id] = o, kgo.NewOffset().At(o)
+		}
+		f.mu.Unlock()
+		f.cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{f.t.topic: at})
+	}
+	to, err := f.t.listOffsets(ctx, f.cl, ids, -1)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.failing = time.Time{}
+	f.mu.Unlock()
+	return to, nil
+}
+
+// failed says what a failed poll means: the topic deleted or settings
+// refused end the follow; brokers that fail to answer end it once they
+// have for f.gone, and until then the next polls try again.
+func (f *kafkaFollow) failed(err error) error {
+	switch {
+	case errors.Is(err, errNoTopic):
+		return f.end(fmt.Errorf("%s no longer exists (deleted while followed)", f.t.where))
+	case kafkaFatal(err):
+		return f.end(err)
+	}
+	now := time.Now()
+	f.mu.Lock()
+	if f.failing.IsZero() {
+		f.failing = now
+	}
+	failing := now.Sub(f.failing)
+	f.mu.Unlock()
+	if failing < f.gone {
+		return nil
+	}
+	return f.end(fmt.Errorf("%w (failing for %s: the brokers are down or unreachable)", err, failing.Round(time.Second)))
+}
+
+// kafkaFatal reports whether err, met while a topic is followed, is
+// settings to change rather than brokers away for a while: a refused
+// login or certificate, or a Kafka error that retrying does not mend
+// (not authorized, …).
+func kafkaFatal(err error) bool {
+	if kafka.IsSecurityError(err) {
+		return true
+	}
+	var ke *kerr.Error
+	return errors.As(err, &ke) && !ke.Retriable && ke != kerr.UnknownTopicOrPartition && ke != kerr.UnknownTopicID
+}
+
+// end ends the follow with err, closing its consumer; every later poll
+// returns the first error.
+func (f *kafkaFollow) end(err error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = err
+		if f.release() {
+			f.cl.Close()
+		}
+	}
+	return f.err
+}
+
+// behind reports whether a partition's read has not come to its end in
+// to.
+func (f *kafkaFollow) behind(to map[int32]int64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, end := range to {
+		if f.pos[id] < end {
+			return true
+		}
+	}
+	return false
+}
+
+// kafkaScan is one poll's read of a followed topic: from where the last
+// one stopped up to the ends the poll asked for, and the messages that
+// came with the last fetches beyond them.
+type kafkaScan struct {
+	f  *kafkaFollow
+	to map[int32]int64
+}
+
+func (s *kafkaScan) open(ctx context.Context) (io.ReadCloser, error) {
+	f := s.f
+	return startPageReader(ctx, f.t.k.prog, func(ctx context.Context, pages chan<- linePage) {
+		f.t.pump(ctx, f.cl, pages, kafkaPump{
+			more: func() bool { return f.behind(s.to) },
+			take: func(rec *kgo.Record) bool {
+				f.mu.Lock()
+				f.pos[rec.Partition] = rec.Offset + 1
+				f.mu.Unlock()
+				return true
+			},
+			// What was read stays read; the next poll goes on from
+			// there, or ends the follow.
+			fail: func(err error) error {
+				f.mu.Lock()
+				f.scanErr = err
+				f.mu.Unlock()
+				return io.EOF
+			},
+			stall: f.stall,
+		})
+	}), nil
 }

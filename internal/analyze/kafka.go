@@ -518,7 +518,7 @@ func (f *kafkaFollow) failed(err error) error {
 	if failing < f.gone {
 		return nil
 	}
-	return f.end(fmt.Errorf("%w (failing for %s: the brokers are down or unreachable)", err, failing.Round(time.Second)))
+	return f.end(fmt.Errorf("%w (failing for over %s: the brokers are down or unreachable)", err, f.gone))
 }
 
 // kafkaFatal reports whether err, met while a topic is followed, is

@@ -326,7 +326,7 @@ func (t *kafkaTopic) open(ctx context.Context) (io.ReadCloser, error) {
 // kafkaPump says how long a read of a topic consumes, which records it
 // passes on, and how it ends on a fetch error.
 type kafkaPump struct {
-	more func() bool               // false: the read is over
+	more func() bool                // false: the read is over
 	take func(rec *kgo.Record) bool // whether rec's value is read (control records never are)
 	// fail is what the reader returns after the fetch error err: err,
 	// or io.EOF to end the read quietly.

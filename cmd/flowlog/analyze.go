@@ -50,8 +50,9 @@ read), s3://bucket/prefix (same pruning; credentials as the AWS CLI finds them),
 CloudWatch Logs log groups (cloudwatch://GROUP[/STREAM-PREFIX] or the group's ARN:
 its events in the --since/--until range, one record line each, in the --format or
 the default format), Kafka topics (kafka://host:port[,host:port]/topic: the messages
-there when the command starts, from the oldest kept or the first produced at
---since, one record line each) and - for standard input. Records may come in any order and split across files and
+there when the command starts — and, with connections --follow, those produced
+later — from the oldest kept or the first produced at --since, one record line
+each) and - for standard input. Records may come in any order and split across files and
 aggregation windows.
 
 Tables are aligned on a terminal and tab-separated otherwise (RFC 3339 times);
@@ -188,7 +189,8 @@ func (o *analyzeOptions) prepare(cmd *cobra.Command, io streams, args []string, 
 			r.lister.CloudWatch = cw
 		}
 		if strings.HasPrefix(a, analyze.KafkaScheme) && r.lister.Kafka == nil {
-			r.lister.Kafka = analyze.NewKafka(analyze.KafkaConfig{Progress: rc.Progress, ProgressDelay: streamDelay, Warn: io.err})
+			// As log groups: only --follow keeps its topics open.
+			r.lister.Kafka = analyze.NewKafka(analyze.KafkaConfig{Progress: rc.Progress, ProgressDelay: streamDelay, Warn: io.err, Follow: !list})
 		}
 		if strings.HasPrefix(a, "s3://") && r.lister.S3 == nil {
 			s3, err := analyze.NewS3(ctx, analyze.S3Config{EndpointURL: o.endpointURL, Region: o.region, NoSignRequest: o.noSignRequest})
@@ -293,14 +295,16 @@ answer, rejected or reply rejected.
 
 With --follow, the inputs are read and then polled for new objects as they are
 published, log groups for new events (each read once, also when it arrives late
-with an older timestamp); each conversation is printed once it is over (reset, FIN
-from both sides, or quiet for --idle of record time), and Ctrl-C prints the ones
-still open.`,
+with an older timestamp), topics for new messages (the consumer stays open: each
+message once, partitions added are read too); each conversation is printed once it
+is over (reset, FIN from both sides, or quiet for --idle of record time), and Ctrl-C
+prints the ones still open.`,
 		Example: `  flowlog analyze connections ./flowlogs --host 10.200.235.55 --port 443
   flowlog analyze connections --since 2h s3://bucket/AWSLogs/123456789012/vpcflowlogs/
   flowlog analyze connections --format '${version} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${tcp-flags} ${packets} ${bytes} ${start} ${end} ${action} ${log-status}' records.txt
   flowlog analyze connections --follow ./flowlogs
-  flowlog analyze connections --follow --since 30m --host 10.0.1.17 cloudwatch:///aws/vpc/flow-logs`,
+  flowlog analyze connections --follow --since 30m --host 10.0.1.17 cloudwatch:///aws/vpc/flow-logs
+  flowlog analyze connections --follow --since 1h kafka://127.0.0.1:9092/vpc-flows ./flowlogs`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opt := analyze.ConnOptions{Idle: idle}
 			var err error
@@ -338,13 +342,7 @@ still open.`,
 			if follow {
 				if len(args) == 0 {
 					r.stop()
-					return usageError{errors.New("--follow needs a directory, s3:// prefix or log group to poll")}
-				}
-				for _, a := range args {
-					if strings.HasPrefix(a, analyze.KafkaScheme) {
-						r.stop()
-						return usageError{fmt.Errorf("--follow polls directories, s3:// prefixes and log groups; %s is read once, without --follow", a)}
-					}
+					return usageError{errors.New("--follow needs a directory, s3:// prefix, log group or kafka:// topic to follow")}
 				}
 				st, err := analyze.FollowConnections(r.ctx, r.lister, args, r.rc, opt, analyze.FollowOptions{Poll: poll}, r.out)
 				return r.finish(st, err, true)
@@ -357,8 +355,8 @@ still open.`,
 	f.StringArrayVar(&hosts, "host", nil, "only conversations with an endpoint at this `address` or in this CIDR prefix (repeatable, or comma-separated)")
 	f.StringArrayVar(&ports, "port", nil, "only conversations with an endpoint on this `port` (repeatable, or comma-separated)")
 	f.StringVar(&protocol, "protocol", "tcp", "`protocol` of the conversations: tcp, udp, icmp, icmpv6, a number, or all")
-	f.BoolVarP(&follow, "follow", "f", false, "keep polling the directories, prefixes and log groups for new records and print conversations as they end")
-	f.DurationVar(&poll, "poll", analyze.DefaultPoll, "with --follow: how often to look for new objects and events (an idle log group backs off to 4 times that)")
+	f.BoolVarP(&follow, "follow", "f", false, "keep polling the directories, prefixes, log groups and topics for new records and print conversations as they end")
+	f.DurationVar(&poll, "poll", analyze.DefaultPoll, "with --follow: how often to look for new objects, events and messages (an idle log group backs off to 4 times that)")
 	f.DurationVar(&idle, "idle", analyze.DefaultFollowIdle, "with --follow: record time without a record after which an open conversation is printed")
 	return cmd
 }

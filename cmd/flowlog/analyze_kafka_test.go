@@ -1,10 +1,23 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestAnalyzeKafka: the records `flowlog read --dest kafka://…` put in a
@@ -55,9 +68,6 @@ func TestAnalyzeKafka(t *testing.T) {
 	if code != exitError || out != "" || !strings.Contains(stderr, "topic no-such-topic on "+c.ListenAddrs()[0]+" does not exist") {
 		t.Fatalf("missing topic: exit %d, stdout %q, stderr %q", code, out, stderr)
 	}
-	if code, _, stderr := flowlog(t, nil, "analyze", "connections", "--follow", topic); code != exitUsage || !strings.Contains(stderr, "without --follow") {
-		t.Fatalf("--follow on a topic: exit %d, stderr %q", code, stderr)
-	}
 }
 
 // cutJSONField drops "name":value from a one-line JSON object.
@@ -68,4 +78,161 @@ func cutJSONField(s, name string) string {
 	}
 	j := strings.IndexAny(s[i:], ",}")
 	return s[:i] + s[i+j+1:]
+}
+
+// produceLines produces record lines to topic, keyed by their interface
+// as flowlog's destination keys them.
+func produceLines(t *testing.T, c *kfake.Cluster, topic string, lines ...string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for _, l := range lines {
+		recs = append(recs, &kgo.Record{Key: []byte(strings.Fields(l)[2]), Value: []byte(l)})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// followProc is a `flowlog analyze connections --follow -o json` running
+// as a real process.
+type followProc struct {
+	cmd    *exec.Cmd
+	lines  chan string
+	errOut bytes.Buffer
+}
+
+func startFollowProc(t *testing.T, args ...string) *followProc {
+	t.Helper()
+	p := &followProc{lines: make(chan string, 10)}
+	p.cmd = exec.Command(flowlogBinary(t), append([]string{"analyze", "connections", "--follow", "-o", "json"}, args...)...)
+	p.cmd.Env = []string{"HOME=" + t.TempDir()}
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stderr = &p.errOut
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+	}()
+	return p
+}
+
+// next waits for the next conversation printed and checks its client and
+// packets from the client (a record read twice doubles them).
+func (p *followProc) next(t *testing.T, client string, packets float64) {
+	t.Helper()
+	select {
+	case l, ok := <-p.lines:
+		if !ok {
+			t.Fatalf("output ended; stderr %q", p.errOut.String())
+		}
+		var c map[string]any
+		if err := json.Unmarshal([]byte(l), &c); err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+		c2s, _ := c["client_to_server"].(map[string]any)
+		if c["client"] != client || c2s["packets"] != packets {
+			t.Fatalf("conversation %v; want %s with %v packets from the client", c, client, packets)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no conversation printed; stderr %q", p.errOut.String())
+	}
+}
+
+// end checks that the output ends with nothing more, and returns the
+// exit error.
+func (p *followProc) end(t *testing.T) error {
+	t.Helper()
+	if l, ok := <-p.lines; ok {
+		t.Fatalf("more output: %s", l)
+	}
+	return p.cmd.Wait()
+}
+
+// TestAnalyzeFollowKafka runs connections --follow on a topic (kfake,
+// three partitions) and a directory at once, as a real process, while
+// messages are produced: conversations appear as their records come,
+// each once; Ctrl-C prints what is still open and exits 0 at once. A
+// topic deleted while followed prints what is open and exits 1 naming
+// the topic and brokers.
+func TestAnalyzeFollowKafka(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "flows"), kfake.SeedTopics(1, "doomed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	addr := c.ListenAddrs()[0]
+	t0 := time.Now().Add(-15 * time.Minute).Unix()
+	rec := func(eni, src, dst string, sport, dport int, start int64) string {
+		return fmt.Sprintf("2 123456789012 %s %s %s %d %d 6 2 120 %d %d ACCEPT OK", eni, src, dst, sport, dport, start, start+5)
+	}
+	// The default format has no tcp-flags: conversations end by --idle
+	// of record time, the newest record end seen.
+	produceLines(t, c, "flows",
+		rec("eni-0aaa", "10.0.0.9", "10.0.0.5", 50001, 443, t0),
+		rec("eni-0aaa", "10.0.0.5", "10.0.0.9", 443, 50001, t0))
+	dir := t.TempDir()
+	p := startFollowProc(t, "--poll", "50ms", "--idle", "60s", "--since", "30m", "kafka://"+addr+"/flows", dir)
+	// B starts 120 s after A: A is quiet for more than --idle.
+	produceLines(t, c, "flows",
+		rec("eni-0bbb", "10.0.1.7", "10.0.0.6", 50002, 443, t0+120),
+		rec("eni-0bbb", "10.0.0.6", "10.0.1.7", 443, 50002, t0+120))
+	p.next(t, "10.0.0.9:50001", 2)
+	publishDir(t, dir, rec("eni-0ccc", "10.0.2.9", "10.0.2.5", 50004, 443, t0+240))
+	p.next(t, "10.0.1.7:50002", 2)
+	// Ctrl-C while the consumer waits for messages: D, from the
+	// directory, is printed as it stands.
+	time.Sleep(200 * time.Millisecond)
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	p.next(t, "10.0.2.9:50004", 2)
+	if err := p.end(t); err != nil {
+		t.Fatalf("exit: %v; stderr %q", err, p.errOut.String())
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("exited %v after SIGINT", took)
+	}
+
+	// The topic deleted while followed.
+	produceLines(t, c, "doomed", rec("eni-0aaa", "10.0.0.9", "10.0.0.5", 50001, 443, t0))
+	p = startFollowProc(t, "--poll", "50ms", "kafka://"+addr+"/doomed")
+	time.Sleep(300 * time.Millisecond)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	dt := kmsg.NewDeleteTopicsRequestTopic()
+	dt.Topic = kmsg.StringPtr("doomed")
+	req.Topics = append(req.Topics, dt)
+	req.TopicNames = []string{"doomed"}
+	req.TimeoutMillis = 5000
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err == nil {
+		err = kerr.ErrorForCode(resp.Topics[0].ErrorCode)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.next(t, "10.0.0.9:50001", 2)
+	err = p.end(t)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitError || !strings.Contains(p.errOut.String(), "flowlog: topic doomed on "+addr+" no longer exists (deleted while followed)") {
+		t.Fatalf("exit: %v; stderr %q", err, p.errOut.String())
+	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -500,63 +499,20 @@ func TestAnalyzeFollowCloudWatch(t *testing.T) {
 	defer front.Close()
 	defer close(release)
 
-	cmd := exec.Command(flowlogBinary(t), "analyze", "connections", "--follow", "--poll", "50ms", "--idle", "60s", "-o", "json",
-		"--since", "30m", "--endpoint-url", front.URL, "--region", apitest.Region, "cloudwatch://"+group, dir)
-	cmd.Env = []string{"AWS_ACCESS_KEY_ID=" + s.key, "AWS_SECRET_ACCESS_KEY=" + s.secret, "AWS_EC2_METADATA_DISABLED=true",
-		"AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "HOME=" + t.TempDir()}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var errOut bytes.Buffer
-	cmd.Stderr = &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := make(chan string, 10)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	next := func() map[string]any {
-		t.Helper()
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("output ended; stderr %q", errOut.String())
-			}
-			var j map[string]any
-			if err := json.Unmarshal([]byte(l), &j); err != nil {
-				t.Fatalf("%s: %v", l, err)
-			}
-			return j
-		case <-time.After(10 * time.Second):
-			t.Fatalf("no conversation printed; stderr %q", errOut.String())
-		}
-		return nil
-	}
-	check := func(c map[string]any, client string, packets float64) {
-		t.Helper()
-		c2s, _ := c["client_to_server"].(map[string]any)
-		if c["client"] != client || c2s["packets"] != packets {
-			t.Fatalf("conversation %v; want %s with %v packets from the client", c, client, packets)
-		}
-	}
+	p := startFollowProc(t, []string{"AWS_ACCESS_KEY_ID=" + s.key, "AWS_SECRET_ACCESS_KEY=" + s.secret, "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent"},
+		"--poll", "50ms", "--idle", "60s", "--since", "30m", "--endpoint-url", front.URL, "--region", apitest.Region, "cloudwatch://"+group, dir)
 	// B starts 120 s after A: A is quiet for more than --idle.
 	s.putRecords(t, group, "eni-0bbb-all", []string{
 		rec("eni-0bbb", "10.0.1.7", "10.0.0.6", 50002, 443, t0+120),
 		rec("eni-0bbb", "10.0.0.6", "10.0.1.7", 443, 50002, t0+120)})
-	check(next(), "10.0.0.9:50001", 2)
+	p.next(t, "10.0.0.9:50001", 2)
 	// Late: eni-0aaa's next records start before B's, the newest read,
 	// quiet for more than --idle before them; then records of a directory.
 	s.putRecords(t, group, "eni-0aaa-next", []string{rec("eni-0aaa", "10.0.0.9", "10.0.0.7", 50003, 443, t0+30)})
-	check(next(), "10.0.0.9:50003", 2)
+	p.next(t, "10.0.0.9:50003", 2)
 	publishDir(t, dir, rec("eni-0ccc", "10.0.2.9", "10.0.2.5", 50004, 443, t0+240))
-	check(next(), "10.0.1.7:50002", 2)
+	p.next(t, "10.0.1.7:50002", 2)
 	// Ctrl-C while a search is awaited: D, from the directory, was
 	// read, and is printed as it stands.
 	hold.Store(true)
@@ -567,16 +523,13 @@ func TestAnalyzeFollowCloudWatch(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	began := time.Now()
-	check(next(), "10.0.2.9:50004", 2)
-	if _, ok := <-lines; ok {
-		t.Fatal("more output: a conversation printed twice")
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit: %v; stderr %q", err, errOut.String())
+	p.next(t, "10.0.2.9:50004", 2)
+	if err := p.end(t); err != nil {
+		t.Fatalf("exit: %v; stderr %q", err, p.errOut.String())
 	}
 	if took := time.Since(began); took > 3*time.Second {
 		t.Errorf("exited %v after SIGINT", took)

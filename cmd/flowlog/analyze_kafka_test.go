@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -98,70 +95,6 @@ func produceLines(t *testing.T, c *kfake.Cluster, topic string, lines ...string)
 	}
 }
 
-// followProc is a `flowlog analyze connections --follow -o json` running
-// as a real process.
-type followProc struct {
-	cmd    *exec.Cmd
-	lines  chan string
-	errOut bytes.Buffer
-}
-
-func startFollowProc(t *testing.T, args ...string) *followProc {
-	t.Helper()
-	p := &followProc{lines: make(chan string, 10)}
-	p.cmd = exec.Command(flowlogBinary(t), append([]string{"analyze", "connections", "--follow", "-o", "json"}, args...)...)
-	p.cmd.Env = []string{"HOME=" + t.TempDir()}
-	stdout, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd.Stderr = &p.errOut
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-		close(p.lines)
-	}()
-	return p
-}
-
-// next waits for the next conversation printed and checks its client and
-// packets from the client (a record read twice doubles them).
-func (p *followProc) next(t *testing.T, client string, packets float64) {
-	t.Helper()
-	select {
-	case l, ok := <-p.lines:
-		if !ok {
-			t.Fatalf("output ended; stderr %q", p.errOut.String())
-		}
-		var c map[string]any
-		if err := json.Unmarshal([]byte(l), &c); err != nil {
-			t.Fatalf("%s: %v", l, err)
-		}
-		c2s, _ := c["client_to_server"].(map[string]any)
-		if c["client"] != client || c2s["packets"] != packets {
-			t.Fatalf("conversation %v; want %s with %v packets from the client", c, client, packets)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no conversation printed; stderr %q", p.errOut.String())
-	}
-}
-
-// end checks that the output ends with nothing more, and returns the
-// exit error.
-func (p *followProc) end(t *testing.T) error {
-	t.Helper()
-	if l, ok := <-p.lines; ok {
-		t.Fatalf("more output: %s", l)
-	}
-	return p.cmd.Wait()
-}
-
 // TestAnalyzeFollowKafka runs connections --follow on a topic (kfake,
 // three partitions) and a directory at once, as a real process, while
 // messages are produced: conversations appear as their records come,
@@ -185,7 +118,7 @@ func TestAnalyzeFollowKafka(t *testing.T) {
 		rec("eni-0aaa", "10.0.0.9", "10.0.0.5", 50001, 443, t0),
 		rec("eni-0aaa", "10.0.0.5", "10.0.0.9", 443, 50001, t0))
 	dir := t.TempDir()
-	p := startFollowProc(t, "--poll", "50ms", "--idle", "60s", "--since", "30m", "kafka://"+addr+"/flows", dir)
+	p := startFollowProc(t, nil, "--poll", "50ms", "--idle", "60s", "--since", "30m", "kafka://"+addr+"/flows", dir)
 	// B starts 120 s after A: A is quiet for more than --idle.
 	produceLines(t, c, "flows",
 		rec("eni-0bbb", "10.0.1.7", "10.0.0.6", 50002, 443, t0+120),
@@ -210,7 +143,7 @@ func TestAnalyzeFollowKafka(t *testing.T) {
 
 	// The topic deleted while followed.
 	produceLines(t, c, "doomed", rec("eni-0aaa", "10.0.0.9", "10.0.0.5", 50001, 443, t0))
-	p = startFollowProc(t, "--poll", "50ms", "kafka://"+addr+"/doomed")
+	p = startFollowProc(t, nil, "--poll", "50ms", "kafka://"+addr+"/doomed")
 	time.Sleep(300 * time.Millisecond)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {

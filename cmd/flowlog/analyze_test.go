@@ -477,6 +477,80 @@ func TestAnalyzeAgreesWithTshark(t *testing.T) {
 	}
 }
 
+// followProc is a `flowlog analyze connections --follow -o json` running
+// as a real process.
+type followProc struct {
+	cmd    *exec.Cmd
+	lines  chan string
+	errOut bytes.Buffer
+}
+
+// startFollowProc starts `flowlog analyze connections --follow -o json`
+// with args, in an environment of env and a HOME of its own.
+func startFollowProc(t *testing.T, env []string, args ...string) *followProc {
+	t.Helper()
+	p := &followProc{lines: make(chan string, 10)}
+	p.cmd = exec.Command(flowlogBinary(t), append([]string{"analyze", "connections", "--follow", "-o", "json"}, args...)...)
+	p.cmd.Env = append([]string{"HOME=" + t.TempDir()}, env...)
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stderr = &p.errOut
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+	}()
+	return p
+}
+
+// conversation waits for the next conversation printed.
+func (p *followProc) conversation(t *testing.T) map[string]any {
+	t.Helper()
+	select {
+	case l, ok := <-p.lines:
+		if !ok {
+			t.Fatalf("output ended; stderr %q", p.errOut.String())
+		}
+		var c map[string]any
+		if err := json.Unmarshal([]byte(l), &c); err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+		return c
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no conversation printed; stderr %q", p.errOut.String())
+	}
+	return nil
+}
+
+// next waits for the next conversation printed and checks its client and
+// packets from the client (a record read twice doubles them).
+func (p *followProc) next(t *testing.T, client string, packets float64) {
+	t.Helper()
+	c := p.conversation(t)
+	c2s, _ := c["client_to_server"].(map[string]any)
+	if c["client"] != client || c2s["packets"] != packets {
+		t.Fatalf("conversation %v; want %s with %v packets from the client", c, client, packets)
+	}
+}
+
+// end checks that the output ends with nothing more, and returns the
+// exit error.
+func (p *followProc) end(t *testing.T) error {
+	t.Helper()
+	if l, ok := <-p.lines; ok {
+		t.Fatalf("more output: %s", l)
+	}
+	return p.cmd.Wait()
+}
+
 // TestAnalyzeFollowDirectory runs connections --follow on a directory as
 // a real process: conversations appear as their records close, new files
 // are picked up, and Ctrl-C prints what is still open and exits 0.
@@ -498,56 +572,21 @@ func TestAnalyzeFollowDirectory(t *testing.T) {
 	}
 	copyTo("v3-tcp-flags-1-syn-synack.log")
 	copyTo("v3-tcp-flags-2-fin.log")
-	cmd := exec.Command(flowlogBinary(t), "analyze", "connections", "--follow", "--poll", "50ms", "--idle", "48h", "-o", "json", dir)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var errOut bytes.Buffer
-	cmd.Stderr = &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := make(chan string, 10)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	next := func() map[string]any {
-		t.Helper()
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("output ended; stderr %q", errOut.String())
-			}
-			var j map[string]any
-			if err := json.Unmarshal([]byte(l), &j); err != nil {
-				t.Fatalf("%s: %v", l, err)
-			}
-			return j
-		case <-time.After(10 * time.Second):
-			t.Fatalf("no conversation printed; stderr %q", errOut.String())
-		}
-		return nil
-	}
-	if c := next(); c["client"] != "52.213.180.42:43418" || c["verdict"] != "closed by FIN by both" {
+	p := startFollowProc(t, nil, "--poll", "50ms", "--idle", "48h", dir)
+	if c := p.conversation(t); c["client"] != "52.213.180.42:43418" || c["verdict"] != "closed by FIN by both" {
 		t.Fatalf("first: %v", c)
 	}
 	copyTo("v3-tcp-flags-3-short-connection.log")
-	if c := next(); c["client"] != "52.213.180.42:43638" || c["verdict"] != "closed by FIN by both" {
+	if c := p.conversation(t); c["client"] != "52.213.180.42:43638" || c["verdict"] != "closed by FIN by both" {
 		t.Fatalf("second: %v", c)
 	}
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	if c := next(); c["client"] != "52.213.180.42:43416" || c["verdict"] != "established" {
+	if c := p.conversation(t); c["client"] != "52.213.180.42:43416" || c["verdict"] != "established" {
 		t.Fatalf("after Ctrl-C: %v", c)
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit: %v; stderr %q", err, errOut.String())
+	if err := p.end(t); err != nil {
+		t.Fatalf("exit: %v; stderr %q", err, p.errOut.String())
 	}
 }

@@ -298,10 +298,7 @@ func (s *cwSource) fetch(ctx context.Context, first *cloudwatchlogs.FilterLogEve
 				} else {
 					err = cwError(s.t, err)
 				}
-				select {
-				case pages <- linePage{err: err}:
-				case <-ctx.Done():
-				}
+				sendPage(ctx, pages, linePage{err: err})
 				return
 			}
 		}
@@ -331,9 +328,7 @@ func (s *cwSource) fetch(ctx context.Context, first *cloudwatchlogs.FilterLogEve
 			if next == "" {
 				p.err = io.EOF
 			}
-			select {
-			case pages <- p:
-			case <-ctx.Done():
+			if !sendPage(ctx, pages, p) {
 				return
 			}
 		}
@@ -346,10 +341,7 @@ func (s *cwSource) fetch(ctx context.Context, first *cloudwatchlogs.FilterLogEve
 				s.follow.end(err)
 				err = io.EOF
 			}
-			select {
-			case pages <- linePage{err: err}:
-			case <-ctx.Done():
-			}
+			sendPage(ctx, pages, linePage{err: err})
 			return
 		}
 		in.NextToken = aws.String(next)

@@ -17,8 +17,8 @@ type Input struct {
 	Name string // path, s3://bucket/key, or "standard input"
 	Size int64  // bytes; -1 when unknown
 	src  source
-	// poll marks a poll of a followed log group: it is listed again at
-	// each poll, with the events that arrived since.
+	// poll marks a poll of a followed log group or topic: it is listed
+	// again at each poll, with the events or messages that arrived since.
 	poll bool
 }
 

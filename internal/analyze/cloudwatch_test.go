@@ -252,17 +252,6 @@ func (l *followLogs) put(t *testing.T, stream string, lines ...string) {
 	}
 }
 
-// follow is a FollowConnections of the group running in the background.
-type follow struct {
-	cw      *CloudWatch
-	out     syncBuffer
-	batches chan int
-	done    chan error
-	st      Stats // when done
-	cancel  context.CancelFunc
-	took    time.Duration // from cancel to return
-}
-
 // startFollow follows the group at endpoint (the API, or a proxy in
 // front of it) with connections --follow --poll 20ms -o json, plus a
 // directory when dir is not empty.
@@ -290,35 +279,12 @@ func (l *followLogs) startFollow(t *testing.T, endpoint string, rc ReadConfig, d
 	if rc.Format == nil {
 		rc.Format = l.format
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	f := &follow{cw: cw, batches: make(chan int, 1000), done: make(chan error, 1)}
 	args := []string{"cloudwatch://" + l.group}
 	if dir != "" {
 		args = append(args, dir)
 	}
-	f.cancel = func() {
-		began := time.Now()
-		cancel()
-		select {
-		case err := <-f.done:
-			f.took = time.Since(began)
-			f.done <- err
-		case <-time.After(5 * time.Second):
-			t.Fatal("the follow did not end within 5 s of its context")
-		}
-	}
-	go func() {
-		st, err := FollowConnections(ctx, &Lister{CloudWatch: cw, Range: rc.Range}, args, rc, ConnOptions{},
-			FollowOptions{Poll: 20 * time.Millisecond, OnBatch: func(n int) {
-				select {
-				case f.batches <- n:
-				default:
-				}
-			}}, Output{W: &f.out, Mode: ModeJSON})
-		f.st = st
-		f.done <- err
-	}()
-	t.Cleanup(func() { cancel() })
+	f := runFollow(t, &Lister{CloudWatch: cw, Range: rc.Range}, args, rc)
+	f.cw = cw
 	return f
 }
 

@@ -183,38 +183,6 @@ func TestKafkaFollowPolls(t *testing.T) {
 	}
 }
 
-// runFollow runs FollowConnections of args through l in the background,
-// with --poll 20ms and JSON output.
-func runFollow(t *testing.T, l *Lister, args []string, rc ReadConfig) *follow {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	f := &follow{batches: make(chan int, 1000), done: make(chan error, 1)}
-	f.cancel = func() {
-		began := time.Now()
-		cancel()
-		select {
-		case err := <-f.done:
-			f.took = time.Since(began)
-			f.done <- err
-		case <-time.After(5 * time.Second):
-			t.Fatal("the follow did not end within 5 s of its context")
-		}
-	}
-	go func() {
-		st, err := FollowConnections(ctx, l, args, rc, ConnOptions{},
-			FollowOptions{Poll: 20 * time.Millisecond, OnBatch: func(n int) {
-				select {
-				case f.batches <- n:
-				default:
-				}
-			}}, Output{W: &f.out, Mode: ModeJSON})
-		f.st = st
-		f.done <- err
-	}()
-	t.Cleanup(cancel)
-	return f
-}
-
 // TestKafkaFollow follows a topic (kfake, three partitions) and a
 // directory at once, with --since and --where, while messages are
 // produced: what --since leaves out is not read, conversations are

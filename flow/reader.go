@@ -490,6 +490,12 @@ func trimLineEnd(line []byte) []byte {
 	return line[:n]
 }
 
+// IsHeaderLine reports whether a line (its ends trimmed) is a header
+// line that a Reader takes to switch the format: readers of lines that
+// cannot go through a Reader (the console's pages of a Kafka topic, which
+// note where each record comes from) decide as it does.
+func IsHeaderLine(line []byte) bool { return isFormatLine(line) }
+
 // isFormatLine reports whether line is a header: a `${field}` format line,
 // or bare names only (lowercase letters, digits, dashes) with at least one
 // known field among them. Record lines never look like that: they hold

@@ -591,3 +591,137 @@ func (s *kafkaScan) open(ctx context.Context) (io.ReadCloser, error) {
 		})
 	}), nil
 }
+
+// KafkaPartition is a partition of a topic and the offsets of it to
+// read: [From, To).
+type KafkaPartition struct {
+	ID       int32
+	From, To int64
+}
+
+// Partitions lists the topic a kafka:// argument names: every partition,
+// sorted by ID, with the offsets List reads for tr (From is the oldest
+// message kept or the first produced at tr.Since less the slack, To the
+// high-water mark; From == To: nothing to read). A missing topic is an
+// error ending in "does not exist", as List's.
+func (k *Kafka) Partitions(ctx context.Context, arg string, tr TimeRange) ([]KafkaPartition, error) {
+	t, cl, err := k.topicClient(arg)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	lctx, cancel := context.WithTimeout(ctx, kafkaSetupTimeout)
+	defer cancel()
+	ids, err := t.partitionIDs(lctx, cl)
+	if errors.Is(err, errNoTopic) {
+		return nil, fmt.Errorf("%s does not exist", t.where)
+	}
+	if err != nil {
+		return nil, err
+	}
+	from, to, err := t.offsets(lctx, cl, ids, tr)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]KafkaPartition, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, KafkaPartition{ID: id, From: from[id], To: to[id]})
+	}
+	return out, nil
+}
+
+// ReadPartitions reads parts of the topic arg names one partition after
+// the other, in the order given, each from From up to To, and calls fn
+// with each message (control records are not passed on); fn returning
+// false ends the read, with no error. Only one partition is consumed at a
+// time, so the messages come in a fixed order (the console's pages of a
+// topic depend on it), unlike List's input, which reads the partitions
+// side by side.
+func (k *Kafka) ReadPartitions(ctx context.Context, arg string, parts []KafkaPartition, fn func(partition int32, offset int64, value []byte) bool) error {
+	t, meta, err := k.topicClient(arg)
+	if err != nil {
+		return err
+	}
+	meta.Close()
+	for _, p := range parts {
+		if p.From >= p.To {
+			continue
+		}
+		more, err := t.readPartition(ctx, p, fn)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// topicClient parses a kafka:// argument and returns its topic and a
+// client of its brokers (no consuming).
+func (k *Kafka) topicClient(arg string) (*kafkaTopic, *kgo.Client, error) {
+	tg, err := kafka.ParseTarget(strings.TrimPrefix(arg, KafkaScheme))
+	if err != nil {
+		return nil, nil, err
+	}
+	sec, err := k.secure(tg.Security)
+	if err != nil {
+		return nil, nil, err
+	}
+	t := &kafkaTopic{k: k, name: arg, brokers: tg.Brokers, topic: tg.Topic, sec: sec,
+		where: "topic " + tg.Topic + " on " + strings.Join(tg.Brokers, ",")}
+	cl, err := kgo.NewClient(k.opts(t.brokers, sec)...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kafka brokers %s: %w", strings.Join(t.brokers, ","), err)
+	}
+	return t, cl, nil
+}
+
+// readPartition consumes [p.From, p.To) of one partition into fn; more
+// is false when fn stopped the read.
+func (t *kafkaTopic) readPartition(ctx context.Context, p KafkaPartition, fn func(int32, int64, []byte) bool) (more bool, err error) {
+	cl, err := t.consumer(map[int32]int64{p.ID: p.From})
+	if err != nil {
+		return false, err
+	}
+	defer cl.Close()
+	for {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		var ferr error
+		fs.EachError(func(topic string, part int32, err error) {
+			if ferr == nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				ferr = fmt.Errorf("read partition %d of topic %s: %w", part, topic, t.sec.Explain(err))
+			}
+		})
+		if ferr != nil {
+			return false, ferr
+		}
+		done, stopped := false, false
+		fs.EachRecord(func(rec *kgo.Record) {
+			if done || rec.Partition != p.ID || rec.Offset < p.From {
+				return
+			}
+			if rec.Offset >= p.To {
+				done = true
+				return
+			}
+			if !rec.Attrs.IsControl() {
+				t.k.prog.add(1, len(rec.Value))
+				if !fn(rec.Partition, rec.Offset, rec.Value) {
+					done, stopped = true, true
+					return
+				}
+			}
+			if rec.Offset+1 >= p.To {
+				done = true
+			}
+		})
+		if stopped {
+			return false, nil
+		}
+		if done {
+			return true, nil
+		}
+	}
+}

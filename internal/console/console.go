@@ -86,6 +86,10 @@ type Handler struct {
 	s3once sync.Once
 	s3     *analyze.S3
 	s3err  error
+
+	// pageKey signs the next-page tokens of kafka flow logs' records
+	// (kafkaToken): random per process, so a restart voids them.
+	pageKey []byte
 }
 
 // New checks opts and returns the console.
@@ -122,8 +126,8 @@ func New(opts Options) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{opts: opts, log: opts.Logger, mux: http.NewServeMux(), sessions: newSessions(opts.SessionTTL, opts.Now),
-		throttle: newLoginThrottle(opts.Now),
-		static:   http.StripPrefix("/static/", http.FileServerFS(sub))}
+		throttle: newLoginThrottle(opts.Now), pageKey: []byte(newID(32)),
+		static: http.StripPrefix("/static/", http.FileServerFS(sub))}
 	h.routes()
 	return h, nil
 }

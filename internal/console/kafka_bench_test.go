@@ -2,8 +2,13 @@ package console
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
@@ -20,12 +25,37 @@ import (
 // memory, then summarized as the charts page does first. It reports
 // messages per second.
 func BenchmarkKafkaPage(b *testing.B) {
+	const n = DefaultMaxEvents
+	c := benchTopic(b, n)
+	h := &Handler{opts: Options{MaxEvents: DefaultMaxEvents}}
+	fl := FlowLog{ID: "fl-0123456789abcdef0", DestinationType: "kafka", Destination: "kafka://" + c.ListenAddrs()[0] + "/flows", LogFormat: flow.DefaultFormatText}
+	b.ResetTimer()
+	for range b.N {
+		rs := &recordSet{fl: fl}
+		if err := h.listKafka(context.Background(), chartsRequest, rs); err != nil {
+			b.Fatal(err)
+		}
+		st, err := analyze.Summarize(context.Background(), rs.inputs(), rs.rc, analyze.Output{W: io.Discard, Mode: analyze.ModeJSON})
+		if err != nil || st.Records != n {
+			b.Fatalf("%+v %v", st, err)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "messages/s")
+}
+
+// chartsRequest is a request of the charts report: listKafka reads the
+// topic into memory for it.
+var chartsRequest = &http.Request{Pattern: "GET /console/api/flowlogs/{id}/charts"}
+
+// benchTopic is a kfake cluster (one broker in this process) whose topic
+// flows holds n record lines in three partitions.
+func benchTopic(b *testing.B, n int) *kfake.Cluster {
+	b.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "flows"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer c.Close()
-	const n = DefaultMaxEvents
+	b.Cleanup(c.Close)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("flows"))
 	if err != nil {
 		b.Fatal(err)
@@ -40,18 +70,73 @@ func BenchmarkKafkaPage(b *testing.B) {
 		b.Fatal(err)
 	}
 	cl.Close()
-	h := &Handler{opts: Options{MaxEvents: DefaultMaxEvents}}
+	return c
+}
+
+// BenchmarkKafkaPage10 is the records page 10 (records 451–500) of a
+// kafka flow log whose topic holds DefaultMaxEvents (200,000) messages in
+// three partitions, with and without a filter: reached with the next
+// token page 9 returned (what the Next button sends), and with offset=450
+// alone (a link to page 10: the topic is read from its start up to the
+// page). HTTP, sessions and JSON included; the tokens are made before the
+// timer starts.
+func BenchmarkKafkaPage10(b *testing.B) {
+	c := benchTopic(b, DefaultMaxEvents)
 	fl := FlowLog{ID: "fl-0123456789abcdef0", DestinationType: "kafka", Destination: "kafka://" + c.ListenAddrs()[0] + "/flows", LogFormat: flow.DefaultFormatText}
-	b.ResetTimer()
-	for range b.N {
+	h := &Handler{opts: Options{MaxEvents: DefaultMaxEvents, Now: time.Now}, pageKey: []byte("bench")}
+	page := func(b *testing.B, q url.Values) map[string]any {
 		rs := &recordSet{fl: fl}
-		if err := h.listKafka(context.Background(), rs); err != nil {
+		r := httptest.NewRequest("GET", "/console/api/flowlogs/"+fl.ID+"/records?"+q.Encode(), nil)
+		r.Pattern = "GET /console/api/flowlogs/{id}/records"
+		if w := q.Get("where"); w != "" {
+			e, err := analyze.ParseExpr(w)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rs.rc.Where = e
+		}
+		if err := h.listKafka(r.Context(), r, rs); err != nil {
 			b.Fatal(err)
 		}
-		st, err := analyze.Summarize(context.Background(), rs.inputs(), rs.rc, analyze.Output{W: io.Discard, Mode: analyze.ModeJSON})
-		if err != nil || st.Records != n {
-			b.Fatalf("%+v %v", st, err)
+		w := httptest.NewRecorder()
+		h.records(r.Context(), w, r, rs)
+		var out map[string]any
+		if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil || w.Code != 200 {
+			b.Fatalf("%d %s", w.Code, w.Body)
 		}
+		return out
 	}
-	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "messages/s")
+	for _, where := range []string{"", "srcaddr = 10.0.3.8"} {
+		name := "all"
+		if where != "" {
+			name = "where"
+		}
+		q := url.Values{"limit": {"50"}}
+		if where != "" {
+			q.Set("where", where)
+		}
+		// Pages 1 to 9, each from the token of the one before.
+		for range 9 {
+			out := page(b, q)
+			q.Set("next", out["next"].(string))
+		}
+		b.Run(name+"/next", func(b *testing.B) {
+			for range b.N {
+				if out := page(b, q); len(out["rows"].([]any)) != 50 || out["offset"] != float64(450) {
+					b.Fatalf("page 10: %d rows at %v", len(out["rows"].([]any)), out["offset"])
+				}
+			}
+		})
+		qo := url.Values{"limit": {"50"}, "offset": {strconv.Itoa(450)}}
+		if where != "" {
+			qo.Set("where", where)
+		}
+		b.Run(name+"/offset", func(b *testing.B) {
+			for range b.N {
+				if out := page(b, qo); len(out["rows"].([]any)) != 50 {
+					b.Fatalf("page 10: %d rows", len(out["rows"].([]any)))
+				}
+			}
+		})
+	}
 }

@@ -34,6 +34,9 @@ type recordSet struct {
 	// open are the objects reports opened (delivery streams' objects),
 	// closed when the request ends.
 	open openObjects
+	// kafka, for a kafka flow log, is its topic as listed: the records
+	// page reads it from where the previous page stopped (kafkaRecords).
+	kafka *kafkaPages
 }
 
 // withRecords runs report with the records of the flow log the request
@@ -175,7 +178,7 @@ func (h *Handler) listDestination(ctx context.Context, r *http.Request, s *sessi
 	case "kinesis-data-firehose":
 		return h.listFirehose(ctx, r, s, rs)
 	case "kafka":
-		return h.listKafka(ctx, rs)
+		return h.listKafka(ctx, r, rs)
 	}
 	return apiError(http.StatusBadRequest, "UnsupportedOperation", "records of a %s destination cannot be read back here; read them where they are delivered", fl.DestinationType)
 }
@@ -317,6 +320,10 @@ func intParam(q string, def, lo, hi int) int {
 // order of the format, values typed as `flowlog analyze --output json`
 // writes them.
 func (h *Handler) records(ctx context.Context, w http.ResponseWriter, r *http.Request, rs *recordSet) {
+	if rs.kafka != nil {
+		h.kafkaRecords(ctx, w, r, rs)
+		return
+	}
 	q := r.URL.Query()
 	pw := &pageWriter{from: intParam(q.Get("offset"), 0, 0, 1<<30), n: intParam(q.Get("limit"), 100, 1, 1000)}
 	st, err := analyze.Filter(ctx, rs.inputs(), rs.rc, analyze.Output{W: pw, Mode: analyze.ModeJSON})
@@ -324,13 +331,29 @@ func (h *Handler) records(ctx context.Context, w http.ResponseWriter, r *http.Re
 		h.writeAPIError(w, err)
 		return
 	}
-	var cols []string
-	rows := [][]any{}
-	for _, line := range pw.lines {
+	cols, rows, err := pageRows(rs, pw.lines)
+	if err != nil {
+		h.writeAPIError(w, err)
+		return
+	}
+	out := map[string]any{"flowLog": rs.fl, "columns": cols, "rows": rows, "offset": pw.from, "more": pw.more}
+	if !pw.more {
+		out["total"] = pw.seen
+		out["stats"] = rs.stats(st)
+	} else {
+		out["stats"] = statsJSON{Notes: rs.notes}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// pageRows lays out the JSON lines of a page of records: columns in the
+// order of the format, a row of values per line.
+func pageRows(rs *recordSet, lines [][]byte) (cols []string, rows [][]any, err error) {
+	rows = [][]any{}
+	for _, line := range lines {
 		keys, vals, err := decodeRow(line)
 		if err != nil {
-			h.writeAPIError(w, err)
-			return
+			return nil, nil, err
 		}
 		if cols == nil {
 			cols = keys
@@ -357,14 +380,7 @@ func (h *Handler) records(ctx context.Context, w http.ResponseWriter, r *http.Re
 			}
 		}
 	}
-	out := map[string]any{"flowLog": rs.fl, "columns": cols, "rows": rows, "offset": pw.from, "more": pw.more}
-	if !pw.more {
-		out["total"] = pw.seen
-		out["stats"] = rs.stats(st)
-	} else {
-		out["stats"] = statsJSON{Notes: rs.notes}
-	}
-	writeJSON(w, http.StatusOK, out)
+	return cols, rows, nil
 }
 
 func equalStrings(a, b []string) bool {

@@ -11,7 +11,10 @@ export async function render(view, id, params) {
   const qb = await queryBar(view, 'records', 'Records', id, params);
   if (!qb) return;
   const offset = Number(params.get('offset') || 0);
-  const data = await get(`flowlogs/${encodeURIComponent(qb.id)}/records` + query({...qb.p, offset, limit: PAGE}));
+  // next: where the previous page stopped (a token the server signs, for
+  // kafka flow logs), so this page does not read the topic from its start.
+  const next = params.get('next') || '';
+  const data = await get(`flowlogs/${encodeURIComponent(qb.id)}/records` + query({...qb.p, offset, next, limit: PAGE}));
   const csv = h('a', {class: 'button secondary', id: 'csv-download', download: qb.id + '.csv',
     href: `/console/api/flowlogs/${encodeURIComponent(qb.id)}/records.csv` + query(qb.p)}, 'Download CSV');
   const timeCols = new Set(['start', 'end']);
@@ -24,7 +27,7 @@ export async function render(view, id, params) {
       h('td', {title: timeCols.has(data.columns[i]) && v !== null ? fmtTime(Number(v)) : null}, v === null ? '-' : String(v)))))));
   const nav = h('nav', {class: 'pager', 'aria-label': 'Pages of records'},
     h('button', {type: 'button', id: 'prev-page', disabled: offset === 0, onclick: () => go(`#/records/${qb.id}` + query({...qb.p, offset: Math.max(0, offset - PAGE) || ''}))}, 'Previous'),
-    h('button', {type: 'button', id: 'next-page', disabled: !data.more, onclick: () => go(`#/records/${qb.id}` + query({...qb.p, offset: offset + PAGE}))}, 'Next'));
+    h('button', {type: 'button', id: 'next-page', disabled: !data.more, onclick: () => go(`#/records/${qb.id}` + query({...qb.p, offset: offset + PAGE, next: data.next || ''}))}, 'Next'));
   append(view, h('div', {class: 'title-row'}, h('p', {}, `Format: `, h('code', {class: 'format'}, qb.fl.logFormat || '(default)')), csv),
     notes(data.stats), h('div', {class: 'scroll'}, tbl), nav);
 }

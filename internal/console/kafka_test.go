@@ -374,7 +374,33 @@ func TestBrowserKafka(t *testing.T) {
 	}
 	b.shot("kafka-01-records")
 	csvText := eval[string](b, `fetch(document.getElementById('csv-download').href).then(r => r.text())`)
-	if lines := strings.Split(strings.TrimSpace(csvText), "\n"); len(lines) != n+1 || !strings.HasSuffix(lines[0], ",action,tcp-flags,log-status") {
+	lines := strings.Split(strings.TrimSpace(csvText), "\n")
+	if len(lines) != n+1 || !strings.HasSuffix(lines[0], ",action,tcp-flags,log-status") {
 		t.Errorf("csv download: %d lines (want %d), header %q", len(lines), n+1, lines[0])
 	}
+
+	// Next goes on from where the page stopped (the signed token in the
+	// address), Previous by offset: the same records as the CSV, in its
+	// order.
+	if n < 150 {
+		t.Fatalf("%d records: too few for three pages", n)
+	}
+	firstRow := func() string {
+		return eval[string](b, `[...document.querySelectorAll('#records-table tbody tr:first-child td')].map(td => td.textContent === '-' ? '' : td.textContent).join(',')`)
+	}
+	for _, pg := range []struct {
+		button, caption string
+		first           int
+	}{{"next-page", "Records 51–100", 51}, {"next-page", "Records 101–150", 101}, {"prev-page", "Records 51–100", 51}} {
+		b.do(pg.caption, chromedp.Click(chromedp.ID(pg.button)),
+			chromedp.Poll[chromedp.Void](`document.querySelector('#records-table caption')?.textContent.startsWith('`+pg.caption+`')`))
+		hash := eval[string](b, `location.hash`)
+		if strings.Contains(hash, "next=") != (pg.button == "next-page") || strings.Contains(hash, "vpc-flows") {
+			t.Errorf("%s: address %s", pg.caption, hash)
+		}
+		if row, want := firstRow(), strings.ReplaceAll(lines[pg.first], "-", ""); strings.ReplaceAll(row, "-", "") != want {
+			t.Errorf("%s: first row %q, CSV line %d %q", pg.caption, row, pg.first, lines[pg.first])
+		}
+	}
+	b.shot("kafka-02-next-page")
 }

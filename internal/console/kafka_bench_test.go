@@ -78,8 +78,9 @@ func benchTopic(b *testing.B, n int) *kfake.Cluster {
 // three partitions, with and without a filter: reached with the next
 // token page 9 returned (what the Next button sends), and with offset=450
 // alone (a link to page 10: the topic is read from its start up to the
-// page). HTTP, sessions and JSON included; the tokens are made before the
-// timer starts.
+// page), and page 3,001 both ways. The handler's records report and
+// listing are run (no HTTP server, no session); the tokens are made
+// before the timer starts.
 func BenchmarkKafkaPage10(b *testing.B) {
 	c := benchTopic(b, DefaultMaxEvents)
 	fl := FlowLog{ID: "fl-0123456789abcdef0", DestinationType: "kafka", Destination: "kafka://" + c.ListenAddrs()[0] + "/flows", LogFormat: flow.DefaultFormatText}
@@ -139,4 +140,24 @@ func BenchmarkKafkaPage10(b *testing.B) {
 			}
 		})
 	}
+	// Page 3,001 (records 150,001–150,050): its token is the one page
+	// 3,000, reached by offset, returns.
+	q := url.Values{"limit": {"50"}, "offset": {"149950"}}
+	q.Set("next", page(b, q)["next"].(string))
+	b.Run("page3001/next", func(b *testing.B) {
+		for range b.N {
+			if out := page(b, q); len(out["rows"].([]any)) != 50 || out["offset"] != float64(150000) {
+				b.Fatalf("page 3001: %d rows at %v", len(out["rows"].([]any)), out["offset"])
+			}
+		}
+	})
+	q.Del("next")
+	q.Set("offset", "150000")
+	b.Run("page3001/offset", func(b *testing.B) {
+		for range b.N {
+			if out := page(b, q); len(out["rows"].([]any)) != 50 {
+				b.Fatalf("page 3001: %d rows", len(out["rows"].([]any)))
+			}
+		}
+	})
 }

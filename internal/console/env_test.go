@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -239,4 +241,58 @@ func awsExample(t *testing.T, name string) (*flow.Format, []flow.Record) {
 		recs = append(recs, r)
 	}
 	return f, recs
+}
+
+// recordsPage is a page of a flow log's records as the records API
+// answers it.
+type recordsPage struct {
+	Columns []string
+	Rows    [][]any
+	Offset  int
+	More    bool
+	Next    string
+	Total   int
+	Stats   struct {
+		Records, Matched, SkippedLines int
+		Notes                          []string
+	}
+}
+
+func hasNote(notes []string, part string) bool {
+	return slices.ContainsFunc(notes, func(s string) bool { return strings.Contains(s, part) })
+}
+
+// checkUDP53 reads the records of the flow log at base (its API path)
+// with "protocol = udp and dstport = 53", checks that every row matches
+// and that the CSV download has those rows under the same columns, and
+// returns how many there are.
+func checkUDP53(t *testing.T, c *client, base string) int {
+	t.Helper()
+	where := url.QueryEscape("protocol = udp and dstport = 53")
+	var page recordsPage
+	c.getJSON(base+"/records?limit=1000&where="+where, &page)
+	p, d := slices.Index(page.Columns, "protocol"), slices.Index(page.Columns, "dstport")
+	for _, r := range page.Rows {
+		if r[p] != float64(17) || r[d] != float64(53) {
+			t.Fatalf("row %v does not match protocol = udp and dstport = 53", r)
+		}
+	}
+	res, body := c.do("GET", base+"/records.csv?where="+where, nil, nil)
+	rows, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+	if res.StatusCode != http.StatusOK || err != nil || len(rows) != page.Total+1 || strings.Join(rows[0], " ") != strings.Join(page.Columns, " ") {
+		t.Fatalf("csv: %s %v: %d rows, want %d", res.Status, err, len(rows), page.Total+1)
+	}
+	return page.Total
+}
+
+// checkSince2015 checks that the flow log at base, whose records are of
+// the bundled 2015 capture, has records since 2015-01-13: a first row,
+// and more.
+func checkSince2015(t *testing.T, c *client, base string) {
+	t.Helper()
+	var page recordsPage
+	c.getJSON(base+"/records?limit=1&since=2015-01-13", &page)
+	if len(page.Rows) != 1 || !page.More {
+		t.Errorf("since 2015-01-13: %d rows, more %v", len(page.Rows), page.More)
+	}
 }

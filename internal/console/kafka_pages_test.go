@@ -60,19 +60,6 @@ func flowLines(n, seed int) []string {
 	return out
 }
 
-type recordsPage struct {
-	Columns []string
-	Rows    [][]any
-	Offset  int
-	More    bool
-	Next    string
-	Total   int
-	Stats   struct {
-		Records, Matched, SkippedLines int
-		Notes                          []string
-	}
-}
-
 // pageAll reads every page of base's records with query q, limit at a
 // time, following the next tokens (token) or the offsets alone, and
 // returns the rows as text, the last page and the tokens met.

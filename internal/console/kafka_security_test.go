@@ -52,7 +52,7 @@ func TestRecordsOfKafkaSecured(t *testing.T) {
 
 	c := e.client(t)
 	c.mustLogin()
-	var page kafkaPage
+	var page recordsPage
 	c.getJSON("/console/api/flowlogs/"+fl.ID+"/records?limit=1000&offset="+itoa(int64(st.Records)-10), &page)
 	if page.Total != int(st.Records) || len(page.Rows) != 10 || page.More {
 		t.Fatalf("records page: total %d of %d, %d rows", page.Total, st.Records, len(page.Rows))

@@ -2,12 +2,10 @@ package console_test
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -97,21 +95,6 @@ func topicLines(t *testing.T, brokers, topic string) []string {
 	return lines
 }
 
-type kafkaPage struct {
-	Columns []string
-	Rows    [][]any
-	More    bool
-	Total   int
-	Stats   struct {
-		Notes        []string
-		SkippedLines int
-	}
-}
-
-func hasNote(notes []string, part string) bool {
-	return slices.ContainsFunc(notes, func(s string) bool { return strings.Contains(s, part) })
-}
-
 // TestRecordsOfKafka reads the records of a kafka flow log (created with
 // the AWS CLI) from its topic on kfake, where the project's pipeline and
 // Kafka sink delivered testdata/sample.pcap.gz: paged, filtered, as CSV,
@@ -164,10 +147,10 @@ func TestRecordsOfKafka(t *testing.T) {
 	c := e.client(t)
 	c.mustLogin()
 	base := "/console/api/flowlogs/" + fl.ID
-	var page kafkaPage
+	var page recordsPage
 	get := func(q string) {
 		t.Helper()
-		page = kafkaPage{}
+		page = recordsPage{}
 		c.getJSON(base+"/records?"+q, &page)
 	}
 	get("limit=1000&offset=" + itoa(int64(n-10)))
@@ -177,29 +160,14 @@ func TestRecordsOfKafka(t *testing.T) {
 	if page.Stats.SkippedLines != len(foreign) || !hasNote(page.Stats.Notes, "topic vpc-flows may also hold the records of other flow logs") {
 		t.Errorf("skipped %d lines (want the other flow log's %d), notes %q", page.Stats.SkippedLines, len(foreign), page.Stats.Notes)
 	}
-	get("limit=1000&where=" + url.QueryEscape("protocol = udp and dstport = 53"))
-	p, d := slices.Index(page.Columns, "protocol"), slices.Index(page.Columns, "dstport")
-	if page.Total != dns || dns == 0 {
-		t.Fatalf("udp to port 53: %d, the topic holds %d", page.Total, dns)
-	}
-	for _, r := range page.Rows {
-		if r[p] != float64(17) || r[d] != float64(53) {
-			t.Fatalf("row %v does not match protocol = udp and dstport = 53", r)
-		}
+	if got := checkUDP53(t, c, base); got != dns || dns == 0 {
+		t.Fatalf("udp to port 53: %d, the topic holds %d", got, dns)
 	}
 	t.Logf("%d records, %d of them udp to port 53", n, dns)
-	res, body := c.do("GET", base+"/records.csv?where="+url.QueryEscape("protocol = udp and dstport = 53"), nil, nil)
-	rows, err := csv.NewReader(strings.NewReader(body)).ReadAll()
-	if res.StatusCode != http.StatusOK || err != nil || len(rows) != dns+1 || strings.Join(rows[0], " ") != strings.Join(page.Columns, " ") {
-		t.Fatalf("csv: %s %v: %d rows, want %d", res.Status, err, len(rows), dns+1)
-	}
 	// The capture is of 2015, the messages were produced now: since
 	// 2015 reads them all; since in 3 hours lists no message to read
 	// (ListOffsets by time).
-	get("limit=1&since=2015-01-13")
-	if len(page.Rows) != 1 || !page.More {
-		t.Errorf("since 2015-01-13: %d rows, more %v", len(page.Rows), page.More)
-	}
+	checkSince2015(t, c, base)
 	get("since=" + url.QueryEscape(time.Now().Add(3*time.Hour).UTC().Format(time.RFC3339)))
 	if page.Total != 0 || page.Stats.SkippedLines != 0 || !hasNote(page.Stats.Notes, "topic vpc-flows holds no message in this time range") {
 		t.Errorf("since in 3 hours: total %d, skipped %d, notes %q", page.Total, page.Stats.SkippedLines, page.Stats.Notes)
@@ -256,7 +224,7 @@ func TestRecordsOfKafka(t *testing.T) {
 	cfl := capped.kafkaFlowLog(t, "kafka://"+brokers+"/vpc-flows")
 	cc := capped.client(t)
 	cc.mustLogin()
-	page = kafkaPage{}
+	page = recordsPage{}
 	cc.getJSON("/console/api/flowlogs/"+cfl.ID+"/records?limit=1000", &page)
 	if page.Total+page.Stats.SkippedLines != 100 || !hasNote(page.Stats.Notes, "only the first 100 messages of topic vpc-flows are read") {
 		t.Errorf("capped at 100: %d records and %d unreadable lines, notes %q", page.Total, page.Stats.SkippedLines, page.Stats.Notes)

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/flowlog/flowlog/flow"
+	"github.com/flowlog/flowlog/internal/sink/kafka/kafkatest"
 )
 
 // kafkaLines produces n record lines to topic of c, keyed by interface as
@@ -47,21 +48,10 @@ func listKafka(t *testing.T, k *Kafka, arg string, tr TimeRange) (Input, error) 
 	return in, err
 }
 
+// readAllLines returns the lines of in sorted: partitions interleave.
 func readAllLines(t *testing.T, in Input) []string {
 	t.Helper()
-	rc, err := in.src.open(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-	if len(b) == 0 {
-		lines = nil
-	}
+	lines := scanLines(t, in)
 	sort.Strings(lines)
 	return lines
 }
@@ -149,26 +139,8 @@ func TestKafkaTopic(t *testing.T) {
 // of kfake (in this process) through Top, and reports messages per
 // second: fetching, decoding and the report together.
 func BenchmarkKafkaTopic(b *testing.B) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "flows"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
 	const n = 200000
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("flows"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	start := time.Now().Add(-time.Hour).Unix()
-	recs := make([]*kgo.Record, 0, n)
-	for i := range n {
-		eni := fmt.Sprintf("eni-0%d", i%7)
-		recs = append(recs, &kgo.Record{Key: []byte(eni), Value: fmt.Appendf(nil, "2 123456789012 %s 10.0.%d.%d 10.0.9.9 %d 443 6 3 180 %d %d ACCEPT OK", eni, i%5, i%200, 40000+i%20000, start+int64(i/100), start+int64(i/100)+30)})
-	}
-	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		b.Fatal(err)
-	}
-	cl.Close()
+	c := kafkatest.RecordTopic(b, n)
 	k := NewKafka(KafkaConfig{})
 	url := "kafka://" + c.ListenAddrs()[0] + "/flows"
 	b.ResetTimer()

@@ -3,7 +3,6 @@ package console
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,11 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/flowlog/flowlog/flow"
 	"github.com/flowlog/flowlog/internal/analyze"
+	"github.com/flowlog/flowlog/internal/sink/kafka/kafkatest"
 )
 
 // BenchmarkKafkaPage is what one console page of a kafka flow log costs
@@ -26,7 +23,7 @@ import (
 // messages per second.
 func BenchmarkKafkaPage(b *testing.B) {
 	const n = DefaultMaxEvents
-	c := benchTopic(b, n)
+	c := kafkatest.RecordTopic(b, n)
 	h := &Handler{opts: Options{MaxEvents: DefaultMaxEvents}}
 	fl := FlowLog{ID: "fl-0123456789abcdef0", DestinationType: "kafka", Destination: "kafka://" + c.ListenAddrs()[0] + "/flows", LogFormat: flow.DefaultFormatText}
 	b.ResetTimer()
@@ -47,32 +44,6 @@ func BenchmarkKafkaPage(b *testing.B) {
 // topic into memory for it.
 var chartsRequest = &http.Request{Pattern: "GET /console/api/flowlogs/{id}/charts"}
 
-// benchTopic is a kfake cluster (one broker in this process) whose topic
-// flows holds n record lines in three partitions.
-func benchTopic(b *testing.B, n int) *kfake.Cluster {
-	b.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "flows"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(c.Close)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("flows"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	start := time.Now().Add(-time.Hour).Unix()
-	recs := make([]*kgo.Record, 0, n)
-	for i := range n {
-		eni := fmt.Sprintf("eni-0%d", i%7)
-		recs = append(recs, &kgo.Record{Key: []byte(eni), Value: fmt.Appendf(nil, "2 123456789012 %s 10.0.%d.%d 10.0.9.9 %d 443 6 3 180 %d %d ACCEPT OK", eni, i%5, i%200, 40000+i%20000, start+int64(i/100), start+int64(i/100)+30)})
-	}
-	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		b.Fatal(err)
-	}
-	cl.Close()
-	return c
-}
-
 // BenchmarkKafkaPage10 is the records page 10 (records 451–500) of a
 // kafka flow log whose topic holds DefaultMaxEvents (200,000) messages in
 // three partitions, with and without a filter: reached with the next
@@ -82,7 +53,7 @@ func benchTopic(b *testing.B, n int) *kfake.Cluster {
 // listing are run (no HTTP server, no session); the tokens are made
 // before the timer starts.
 func BenchmarkKafkaPage10(b *testing.B) {
-	c := benchTopic(b, DefaultMaxEvents)
+	c := kafkatest.RecordTopic(b, DefaultMaxEvents)
 	fl := FlowLog{ID: "fl-0123456789abcdef0", DestinationType: "kafka", Destination: "kafka://" + c.ListenAddrs()[0] + "/flows", LogFormat: flow.DefaultFormatText}
 	h := &Handler{opts: Options{MaxEvents: DefaultMaxEvents, Now: time.Now}, pageKey: []byte("bench")}
 	page := func(b *testing.B, q url.Values) map[string]any {

@@ -2,10 +2,12 @@
 // reach a broker that needs TLS or SASL: a throwaway certificate
 // authority with server and client certificates written to PEM files,
 // and kfake clusters (franz-go's Kafka wire-protocol server, in process)
-// that require them.
+// that require them; and a topic of record lines for the readers'
+// benchmarks.
 package kafkatest
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,6 +15,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -21,6 +24,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // User and Password are the SASL superuser of clusters started by Cluster.
@@ -183,4 +187,33 @@ func writePEM(t testing.TB, dir, name, typ string, der []byte) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// RecordTopic is a kfake cluster (one broker, in process) whose topic
+// flows holds n default-format record lines in three partitions, keyed by
+// interface like the sink's: what the readers' benchmarks read. The
+// records start within the last hour, so a since of two hours keeps them.
+func RecordTopic(tb testing.TB, n int) *kfake.Cluster {
+	tb.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "flows"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.Close)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("flows"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer cl.Close()
+	start := time.Now().Add(-time.Hour).Unix()
+	recs := make([]*kgo.Record, 0, n)
+	for i := range n {
+		eni := fmt.Sprintf("eni-0%d", i%7)
+		recs = append(recs, &kgo.Record{Key: []byte(eni), Value: fmt.Appendf(nil, "2 123456789012 %s 10.0.%d.%d 10.0.9.9 %d 443 6 3 180 %d %d ACCEPT OK",
+			eni, i%5, i%200, 40000+i%20000, start+int64(i/100), start+int64(i/100)+30)})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		tb.Fatal(err)
+	}
+	return c
 }

@@ -523,17 +523,7 @@ func TestAnalyzeFollowCloudWatch(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	began := time.Now()
-	p.next(t, "10.0.2.9:50004", 2)
-	if err := p.end(t); err != nil {
-		t.Fatalf("exit: %v; stderr %q", err, p.errOut.String())
-	}
-	if took := time.Since(began); took > 3*time.Second {
-		t.Errorf("exited %v after SIGINT", took)
-	}
+	p.interrupt(t, "10.0.2.9:50004", 2)
 }
 
 // publishDir writes default-format record lines as a file under dir,

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -129,17 +128,7 @@ func TestAnalyzeFollowKafka(t *testing.T) {
 	// Ctrl-C while the consumer waits for messages: D, from the
 	// directory, is printed as it stands.
 	time.Sleep(200 * time.Millisecond)
-	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	began := time.Now()
-	p.next(t, "10.0.2.9:50004", 2)
-	if err := p.end(t); err != nil {
-		t.Fatalf("exit: %v; stderr %q", err, p.errOut.String())
-	}
-	if took := time.Since(began); took > 3*time.Second {
-		t.Errorf("exited %v after SIGINT", took)
-	}
+	p.interrupt(t, "10.0.2.9:50004", 2)
 
 	// The topic deleted while followed.
 	produceLines(t, c, "doomed", rec("eni-0aaa", "10.0.0.9", "10.0.0.5", 50001, 443, t0))

@@ -541,6 +541,24 @@ func (p *followProc) next(t *testing.T, client string, packets float64) {
 	}
 }
 
+// interrupt sends SIGINT and checks that the conversation still open
+// (client, packets from it) is printed, then nothing more, and that the
+// process exits 0 within 3 s.
+func (p *followProc) interrupt(t *testing.T, client string, packets float64) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	p.next(t, client, packets)
+	if err := p.end(t); err != nil {
+		t.Fatalf("exit: %v; stderr %q", err, p.errOut.String())
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("exited %v after SIGINT", took)
+	}
+}
+
 // end checks that the output ends with nothing more, and returns the
 // exit error.
 func (p *followProc) end(t *testing.T) error {

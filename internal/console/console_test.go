@@ -385,20 +385,7 @@ func TestRecordsOfAWSExamples(t *testing.T) {
 		t.Errorf("series: accepted %v rejected %v bytes, %d talkers, bucket %d s", accepted, rejected, len(charts.TopTalkers), charts.BucketSeconds)
 	}
 
-	var conns struct{ Connections []map[string]any }
-	c.getJSON(base+"/connections", &conns)
-	if len(conns.Connections) == 0 {
-		t.Fatal("no conversations")
-	}
-	var conv struct {
-		Conversation map[string]any
-		Records      []map[string]any
-	}
-	first := conns.Connections[0]
-	c.getJSON(base+"/conversation?"+url.Values{"client": {first["client"].(string)}, "server": {first["server"].(string)}, "interface": {first["interface"].(string)}}.Encode(), &conv)
-	if conv.Conversation["verdict"] != first["verdict"] || len(conv.Records) == 0 {
-		t.Errorf("conversation %v: %+v", first, conv)
-	}
+	checkConversations(t, c, base)
 }
 
 // TestRecordsOfCloudWatchLogs reads a flow log's records from the logs

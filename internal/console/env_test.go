@@ -296,3 +296,24 @@ func checkSince2015(t *testing.T, c *client, base string) {
 		t.Errorf("since 2015-01-13: %d rows, more %v", len(page.Rows), page.More)
 	}
 }
+
+// checkConversations checks that the flow log at base has conversations
+// and that the first one, opened, has the verdict of the list and its
+// records.
+func checkConversations(t *testing.T, c *client, base string) {
+	t.Helper()
+	var conns struct{ Connections []map[string]any }
+	c.getJSON(base+"/connections", &conns)
+	if len(conns.Connections) == 0 {
+		t.Fatal("no conversations")
+	}
+	var conv struct {
+		Conversation map[string]any
+		Records      []map[string]any
+	}
+	first := conns.Connections[0]
+	c.getJSON(base+"/conversation?"+url.Values{"client": {first["client"].(string)}, "server": {first["server"].(string)}, "interface": {first["interface"].(string)}}.Encode(), &conv)
+	if conv.Conversation["verdict"] != first["verdict"] || len(conv.Records) == 0 {
+		t.Errorf("conversation %v: %+v", first, conv)
+	}
+}

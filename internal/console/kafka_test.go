@@ -181,20 +181,7 @@ func TestRecordsOfKafka(t *testing.T) {
 	if charts.Summary.Records != n || len(charts.Series) == 0 {
 		t.Errorf("charts: %d records (want %d), %d points", charts.Summary.Records, n, len(charts.Series))
 	}
-	var conns struct{ Connections []map[string]any }
-	c.getJSON(base+"/connections", &conns)
-	if len(conns.Connections) == 0 {
-		t.Fatal("no conversations")
-	}
-	var conv struct {
-		Conversation map[string]any
-		Records      []map[string]any
-	}
-	first := conns.Connections[0]
-	c.getJSON(base+"/conversation?"+url.Values{"client": {first["client"].(string)}, "server": {first["server"].(string)}, "interface": {first["interface"].(string)}}.Encode(), &conv)
-	if conv.Conversation["verdict"] != first["verdict"] || len(conv.Records) == 0 {
-		t.Errorf("conversation %v: %+v", first, conv)
-	}
+	checkConversations(t, c, base)
 
 	// ec2:DescribeFlowLogs on the flow log is all it takes: Kafka has
 	// no AWS action.

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	sdk "github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
 
@@ -243,14 +242,8 @@ func TestRoleTrustAndExistence(t *testing.T) {
 // the bucket until the role may write, then the object arrives once.
 func TestRoleS3Endpoint(t *testing.T) {
 	// Not parallel: s3test isolates the AWS configuration with t.Setenv.
-	gw := s3test.Start(t)
-	s3c := gw.Client(t, s3test.AccessKey, s3test.SecretKey)
-	s3test.CreateBucket(t, s3c, "role-bucket")
+	_, s3c, b := s3Bucket(t, "role-bucket")
 	ctx := context.Background()
-	b, err := firehose.NewS3Buckets(ctx, gw.URL, "", credentials.NewStaticCredentialsProvider(s3test.AccessKey, s3test.SecretKey, ""))
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := newRoleEnv(t, b)
 	e.cli.JSON(t, nil, "iam", "create-role", "--role-name", "s3role", "--assume-role-policy-document", trustFirehose)
 	// Allowed on another bucket only.

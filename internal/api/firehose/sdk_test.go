@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	sdk "github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
 	"github.com/flowlog/flowlog/internal/api"
@@ -166,19 +167,27 @@ func TestSDKIntervalZero(t *testing.T) {
 	}
 }
 
+// s3Bucket starts a real S3 server (versitygw) with bucket, and returns
+// it, a client of it and the Firehose deliverer's buckets there.
+func s3Bucket(t *testing.T, bucket string) (*s3test.Server, *awss3.Client, firehose.S3Buckets) {
+	t.Helper()
+	gw := s3test.Start(t)
+	s3c := gw.Client(t, s3test.AccessKey, s3test.SecretKey)
+	s3test.CreateBucket(t, s3c, bucket)
+	b, err := firehose.NewS3Buckets(context.Background(), gw.URL, "", credentials.NewStaticCredentialsProvider(s3test.AccessKey, s3test.SecretKey, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gw, s3c, b
+}
+
 // TestS3Endpoint: objects go to a real S3 server (versitygw) with one PUT
 // each; while the server is down deliveries are retried, and the records
 // arrive once it is back.
 func TestS3Endpoint(t *testing.T) {
 	// Not parallel: s3test isolates the AWS configuration with t.Setenv.
-	gw := s3test.Start(t)
-	s3c := gw.Client(t, s3test.AccessKey, s3test.SecretKey)
-	s3test.CreateBucket(t, s3c, "fh-bucket")
+	gw, s3c, b := s3Bucket(t, "fh-bucket")
 	ctx := context.Background()
-	b, err := firehose.NewS3Buckets(ctx, gw.URL, "", credentials.NewStaticCredentialsProvider(s3test.AccessKey, s3test.SecretKey, ""))
-	if err != nil {
-		t.Fatal(err)
-	}
 	_, svc := startService(t, t.TempDir(), firehose.Options{Buckets: b, Tick: 20 * time.Millisecond, RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond})
 	c := client(apitest.Start(t, api.Options{Services: []api.Service{svc}}).URL)
 	dest := s3dest("fh-bucket", 1, 0)
